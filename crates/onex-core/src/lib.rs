@@ -9,12 +9,14 @@
 
 pub mod clock;
 pub mod contract;
+pub mod dead_letter;
 pub mod envelope;
 pub mod error;
 pub mod fields;
 pub mod id;
 pub mod topic;
 
+pub use dead_letter::DeadLetter;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use envelope::{Category, Envelope, EnvelopeError, EnvelopeId, CorrelationId, Metadata, NodeId, Operation};
 pub use error::{ErrorClass, ErrorCode, RuntimeError};

@@ -1,1 +1,20 @@
-//! placeholder
+//! The onex runtime host.
+//!
+//! [`RuntimeHost`] consumes command envelopes from a bus, routes each to
+//! the node that owns it, and publishes one response (or dead letter) per
+//! envelope, acking its input only after that. Build it from a contract,
+//! from code, or both, with [`RuntimeHost::builder`].
+
+mod builder;
+mod client;
+mod dispatch;
+mod host;
+pub mod node;
+mod sources;
+mod wiring;
+
+pub use client::{Client, Outcome, Sender};
+pub use builder::{NodeOptions, RuntimeHostBuilder};
+pub use host::{DEFAULT_SHUTDOWN_GRACE, HostError, HostStats, RunningHost, RuntimeHost, ShutdownReport};
+pub use node::{ComputeNode, EffectNode, Node};
+pub use sources::StdSources;

@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod dev;
+pub mod run;
+pub mod send;
+mod session;
+pub mod validate;

@@ -1,0 +1,400 @@
+//! The runtime host: consume, route, process, respond, ack.
+//!
+//! One consumer task owns the bus subscription. For each delivery it parses
+//! the envelope, picks the node, and hands the work to one of the node's
+//! *lanes*: a lane is a task with a small bounded queue, and an envelope's
+//! lane is chosen by its partition key. So envelopes of one entity are
+//! processed one at a time and in order, different entities run in
+//! parallel up to the node's `concurrency`, and a busy node pushes back on
+//! the consumer (bounded queues) instead of buffering without limit.
+//!
+//! Nothing is dropped silently: every delivery ends as exactly one response
+//! envelope (success or error) or one dead-letter record, and it is acked
+//! only after that outcome was published.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use onex_bus::{ConsumerGroup, Delivery, EventBus, Message, Receipt, Subscription};
+use onex_core::{Clock, DeadLetter, Envelope, ErrorClass, ErrorCode, IdGen, NodeId, RuntimeError, TopicName};
+use onex_handlers::Handler;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use crate::dispatch::{NodeIndex, Router};
+use crate::node::Node;
+
+/// How long shutdown waits for in-flight envelopes by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Envelopes queued per lane before the consumer waits. Small on purpose:
+/// the bus holds the backlog, lanes only smooth out bursts.
+const LANE_CAPACITY: usize = 8;
+
+/// One hosted node and where its responses go.
+#[derive(Debug)]
+pub(crate) struct NodeEntry {
+    pub(crate) id: NodeId,
+    pub(crate) node: Arc<dyn Node>,
+    pub(crate) publish_topic: TopicName,
+    pub(crate) concurrency: NonZeroUsize,
+}
+
+/// Counters of what the host did; read them with [`RunningHost::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    received: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    dead_lettered: AtomicU64,
+    publish_errors: AtomicU64,
+}
+
+/// A snapshot of the host's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct HostStats {
+    /// Deliveries taken from the bus.
+    pub received: u64,
+    /// Success responses published.
+    pub succeeded: u64,
+    /// Error responses published.
+    pub failed: u64,
+    /// Dead-letter records published.
+    pub dead_lettered: u64,
+    /// Outcomes that could not be published (their deliveries stay un-acked).
+    pub publish_errors: u64,
+}
+
+/// Everything the consumer and the lanes share. Built once by the wiring.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) runtime_id: String,
+    pub(crate) bus: Arc<dyn EventBus>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGen>,
+    pub(crate) nodes: Vec<NodeEntry>,
+    pub(crate) router: Router,
+    pub(crate) output_topic: TopicName,
+    pub(crate) dlq_topic: TopicName,
+    pub(crate) group: ConsumerGroup,
+    pub(crate) handlers: Vec<(String, Arc<dyn Handler>)>,
+    pub(crate) grace: Duration,
+    pub(crate) counters: Counters,
+}
+
+/// Errors that stop a host from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("contract is invalid ({} error(s)); run `onex validate` for details", .0.error_count())]
+    Contract(onex_core::contract::Diagnostics),
+    #[error("{0}")]
+    Wiring(String),
+    #[error("event bus: {0}")]
+    Bus(#[from] onex_bus::BusError),
+    #[error("handler: {0}")]
+    Handler(#[from] onex_handlers::HandlerError),
+}
+
+/// A configured host, ready to start. Build one with [`RuntimeHost::builder`].
+#[derive(Debug)]
+pub struct RuntimeHost {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl RuntimeHost {
+    /// Starts building a host.
+    pub fn builder() -> crate::RuntimeHostBuilder {
+        crate::RuntimeHostBuilder::default()
+    }
+
+    /// Subscribes to every input topic and starts consuming.
+    ///
+    /// When this returns, the subscription exists: envelopes published from
+    /// now on will be processed.
+    ///
+    /// # Errors
+    /// [`HostError::Bus`] when the subscription fails.
+    pub async fn start(self) -> Result<RunningHost, HostError> {
+        let shared = self.shared;
+        let topics = shared.router.topics();
+        let subscription = shared.bus.subscribe(&shared.group, &topics).await?;
+        info!(
+            runtime_id = %shared.runtime_id,
+            nodes = shared.nodes.len(),
+            topics = %topics.iter().map(TopicName::as_str).collect::<Vec<_>>().join(","),
+            "Runtime host started."
+        );
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(consume(Arc::clone(&shared), subscription, cancel.clone()));
+        Ok(RunningHost { shared, cancel, task })
+    }
+}
+
+/// How a shutdown ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Counters at the end.
+    pub stats: HostStats,
+    /// Whether every in-flight envelope finished within the grace period.
+    pub drained: bool,
+}
+
+/// A running host. Dropping it does not stop it; call [`RunningHost::shutdown`].
+#[derive(Debug)]
+pub struct RunningHost {
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<bool>,
+}
+
+impl RunningHost {
+    /// The bus this host consumes from and publishes to.
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.shared.bus
+    }
+
+    /// Topics the host consumes.
+    pub fn input_topics(&self) -> Vec<TopicName> {
+        self.shared.router.topics()
+    }
+
+    /// The default output topic.
+    pub fn output_topic(&self) -> &TopicName {
+        &self.shared.output_topic
+    }
+
+    /// Every topic responses may go to: each node's publish topic and the default output topic.
+    pub fn output_topics(&self) -> Vec<TopicName> {
+        let mut t: Vec<TopicName> = self.shared.nodes.iter().map(|n| n.publish_topic.clone()).collect();
+        t.push(self.shared.output_topic.clone());
+        t.sort();
+        t.dedup();
+        t
+    }
+
+    /// Where dead letters go.
+    pub fn dlq_topic(&self) -> &TopicName {
+        &self.shared.dlq_topic
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> HostStats {
+        self.shared.stats()
+    }
+
+    /// Stops consuming, lets in-flight envelopes finish within the grace
+    /// period, then shuts down every node and handler exactly once.
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.cancel.cancel();
+        let drained = match self.task.await {
+            Ok(drained) => drained,
+            Err(e) => {
+                error!(error = %e, "Consumer task failed.");
+                false
+            }
+        };
+        ShutdownReport { stats: self.shared.stats(), drained }
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> HostStats {
+        let c = &self.counters;
+        HostStats {
+            received: c.received.load(Ordering::Relaxed),
+            succeeded: c.succeeded.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            publish_errors: c.publish_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Publishes the outcome of `envelope` and acks its delivery.
+    async fn respond(&self, node: Option<NodeIndex>, envelope: &Envelope, outcome: Result<Value, RuntimeError>, receipt: &Receipt) {
+        let entry = node.and_then(|i| self.nodes.get(i));
+        let source = entry.map(|e| &e.id);
+        let topic = entry.map_or(&self.output_topic, |e| &e.publish_topic);
+        let (response, counter) = match outcome {
+            Ok(payload) => (envelope.success_response(&*self.ids, &*self.clock, source, payload), &self.counters.succeeded),
+            Err(err) => {
+                let err = err.with_correlation_id(envelope.correlation().0);
+                debug!(envelope_id = %envelope.envelope_id, code = %err.code, "Envelope failed.");
+                (envelope.error_response(&*self.ids, &*self.clock, source, &err), &self.counters.failed)
+            }
+        };
+        let key = Bytes::from(envelope.partition_key());
+        let message = Message::new(topic.clone(), Some(key), Bytes::from(response.to_json()));
+        if self.publish_then_ack(message, receipt, Some(envelope)).await {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends an unprocessable delivery to the DLQ and acks it.
+    async fn dead_letter(&self, delivery: &Delivery, code: ErrorCode, reason: String, envelope: Option<&Envelope>) {
+        let now = self.clock.now();
+        warn!(
+            topic = %delivery.receipt.topic, partition = delivery.receipt.partition, offset = delivery.receipt.offset,
+            code = %code, reason = %reason, "Dead-lettering message."
+        );
+        let record = DeadLetter {
+            reason,
+            error_code: code,
+            error_class: ErrorClass::Permanent,
+            original_topic: delivery.receipt.topic.to_string(),
+            partition: delivery.receipt.partition,
+            offset: delivery.receipt.offset,
+            envelope_id: envelope.map(|e| e.envelope_id),
+            correlation_id: envelope.map(Envelope::correlation),
+            attempts: 0,
+            first_failure_at: now,
+            last_failure_at: now,
+            original_payload: None,
+            original_payload_hex: None,
+        }
+        .with_original(&delivery.message.payload);
+        // A record of plain strings, numbers and timestamps always serializes.
+        let payload = serde_json::to_vec(&record).unwrap_or_default();
+        let message = Message::new(self.dlq_topic.clone(), delivery.message.key.clone(), Bytes::from(payload));
+        if self.publish_then_ack(message, &delivery.receipt, envelope).await {
+            self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The one place an outcome becomes durable: publish, and only then ack.
+    async fn publish_then_ack(&self, message: Message, receipt: &Receipt, envelope: Option<&Envelope>) -> bool {
+        let id = envelope.map(|e| e.envelope_id.to_string()).unwrap_or_default();
+        if let Err(e) = self.bus.publish(message).await {
+            // Not acked: the bus delivers the envelope again (at-least-once).
+            self.counters.publish_errors.fetch_add(1, Ordering::Relaxed);
+            error!(envelope_id = %id, error = %e, "Could not publish outcome; the envelope stays unacknowledged.");
+            return false;
+        }
+        if let Err(e) = self.bus.ack(receipt).await {
+            warn!(envelope_id = %id, error = %e, "Could not acknowledge delivery; it may be processed again.");
+        }
+        true
+    }
+}
+
+/// One envelope on its way to a node.
+struct Work {
+    envelope: Envelope,
+    receipt: Receipt,
+}
+
+/// The consumer loop. Returns whether everything in flight finished in time.
+async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, cancel: CancellationToken) -> bool {
+    let mut lanes: Vec<Vec<Option<mpsc::Sender<Work>>>> =
+        shared.nodes.iter().map(|n| vec![None; n.concurrency.get()]).collect();
+    let mut tasks = JoinSet::new();
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            next = subscription.next() => next,
+        };
+        let delivery = match next {
+            None => break,
+            Some(Ok(delivery)) => delivery,
+            Some(Err(e)) => {
+                warn!(error = %e, "Bus delivery failed; continuing.");
+                continue;
+            }
+        };
+        shared.counters.received.fetch_add(1, Ordering::Relaxed);
+        let envelope = match Envelope::from_json(&delivery.message.payload) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let reason = format!("{e}; {}", e.hint());
+                shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, None).await;
+                continue;
+            }
+        };
+        if envelope.is_response {
+            let reason = format!(
+                "a response envelope arrived on command topic `{}`; responses belong on output topics (this prevents loops)",
+                delivery.receipt.topic
+            );
+            shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, Some(&envelope)).await;
+            continue;
+        }
+        let node = match shared.router.route(&delivery.receipt.topic, &envelope) {
+            Ok(node) => node,
+            Err(err) => {
+                shared.respond(None, &envelope, Err(err), &delivery.receipt).await;
+                continue;
+            }
+        };
+        let lane = lane_of(&envelope, shared.nodes[node].concurrency.get());
+        let mut work = Work { envelope, receipt: delivery.receipt };
+        // Retry once on a fresh lane if the old one is gone (its task ended abnormally).
+        for _ in 0..2 {
+            let sender = lanes[node][lane].get_or_insert_with(|| spawn_lane(&shared, node, &mut tasks)).clone();
+            match sender.send(work).await {
+                Ok(()) => break,
+                Err(mpsc::error::SendError(back)) => {
+                    error!(node_id = %shared.nodes[node].id, lane, "Lane stopped unexpectedly; starting a new one.");
+                    lanes[node][lane] = None;
+                    work = back;
+                }
+            }
+        }
+    }
+    debug!("Consumer stopped; draining lanes.");
+    drop(lanes);
+    let drained = tokio::time::timeout(shared.grace, async {
+        while let Some(res) = tasks.join_next().await {
+            if let Err(e) = res {
+                error!(error = %e, "Lane task failed.");
+            }
+        }
+    })
+    .await
+    .is_ok();
+    if !drained {
+        error!(unfinished_lanes = tasks.len(), grace_seconds = shared.grace.as_secs_f64(), "Shutdown grace period elapsed with envelopes in flight.");
+        tasks.abort_all();
+    }
+    for entry in &shared.nodes {
+        entry.node.shutdown().await;
+    }
+    for (name, handler) in &shared.handlers {
+        debug!(handler = %name, "Shutting down handler.");
+        handler.shutdown().await;
+    }
+    info!(runtime_id = %shared.runtime_id, "Runtime host stopped.");
+    drained
+}
+
+fn spawn_lane(shared: &Arc<Shared>, node: NodeIndex, tasks: &mut JoinSet<()>) -> mpsc::Sender<Work> {
+    let (tx, mut rx) = mpsc::channel::<Work>(LANE_CAPACITY);
+    let shared = Arc::clone(shared);
+    tasks.spawn(async move {
+        while let Some(work) = rx.recv().await {
+            let outcome = shared.nodes[node].node.process(&work.envelope).await;
+            shared.respond(Some(node), &work.envelope, outcome, &work.receipt).await;
+        }
+    });
+    tx
+}
+
+/// The lane of an envelope: a stable function of its partition key.
+fn lane_of(envelope: &Envelope, lanes: usize) -> usize {
+    if lanes <= 1 {
+        return 0;
+    }
+    let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    match &envelope.metadata.partition_key {
+        Some(k) => k.hash(&mut h),
+        None => envelope.correlation().hash(&mut h),
+    }
+    // Truncation is fine: we only need a spread over `lanes` buckets.
+    (h.finish() % lanes as u64) as usize
+}

@@ -1,0 +1,215 @@
+//! Wiring: the ONLY place where buses, handlers and nodes are connected.
+//!
+//! Everything that turns a contract (and what was registered in code) into
+//! running parts happens here, in this order: topics, bus, handlers, nodes,
+//! routes. Later layers (resilience stack, secrets, metrics) are added here
+//! too, so there is one file to read to know how an envelope reaches a handler.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use onex_bus::{ConsumerGroup, EventBus, MemoryBus, MemoryBusConfig};
+use onex_core::contract::{BusKind, Environment, HandlerBinding, HandlerType, NodeKind, RouteTarget, RuntimeContract};
+use onex_core::{Clock, IdGen, NodeId, TopicName};
+use onex_handlers::{Handler, LocalHandler};
+use tracing::warn;
+
+use crate::builder::{CodeNode, NodeOptions, RuntimeHostBuilder};
+use crate::dispatch::Router;
+use crate::host::{Counters, HostError, NodeEntry, RuntimeHost, Shared};
+use crate::node::{ComputeNode, EffectNode, NeedsWorkerNode, Node};
+
+struct Topics {
+    inputs: Vec<TopicName>,
+    output: TopicName,
+    dlq: TopicName,
+}
+
+pub(crate) fn wire(
+    mut b: RuntimeHostBuilder,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+    grace: Duration,
+) -> Result<RuntimeHost, HostError> {
+    let contract = b.contract.take();
+    let topics = topics(contract.as_ref(), &b)?;
+    let runtime_id = contract.as_ref().map_or_else(|| "onex".to_owned(), |c| c.runtime.name.clone());
+    let group = b
+        .group
+        .take()
+        .or_else(|| contract.as_ref().map(|c| c.event_bus.consumer_group.clone()))
+        .unwrap_or_else(|| runtime_id.clone());
+
+    let bus: Arc<dyn EventBus> = match b.bus.take() {
+        Some(bus) => bus,
+        None => default_bus(contract.as_ref())?,
+    };
+
+    // Handlers: every enabled contract binding, then handlers registered only in code.
+    let mut handlers: BTreeMap<String, Arc<dyn Handler>> = BTreeMap::new();
+    let mut disabled = Vec::new();
+    if let Some(c) = &contract {
+        for binding in &c.handlers {
+            if !binding.enabled {
+                disabled.push(binding.name.clone());
+                continue;
+            }
+            let handler = match b.handlers.remove(&binding.name) {
+                Some(h) => h,
+                None => build_handler(binding, c.runtime.environment)?,
+            };
+            handlers.insert(binding.name.clone(), handler);
+        }
+    }
+    handlers.append(&mut b.handlers);
+
+    // Nodes: from the contract, then registered in code.
+    let mut nodes = Vec::new();
+    if let Some(c) = &contract {
+        for spec in &c.nodes {
+            let node = build_node(&spec.slug, &spec.kind, &handlers, &disabled)?;
+            nodes.push((
+                NodeEntry { id: spec.slug.clone(), node, publish_topic: spec.publish_topic.clone(), concurrency: spec.concurrency },
+                spec.subscribe_topics.clone(),
+            ));
+        }
+    }
+    for CodeNode { id, node, options: NodeOptions { subscribe, publish, concurrency } } in std::mem::take(&mut b.nodes) {
+        let subscribe = if subscribe.is_empty() { topics.inputs.clone() } else { subscribe };
+        let publish_topic = publish.unwrap_or_else(|| topics.output.clone());
+        nodes.push((NodeEntry { id, node, publish_topic, concurrency }, subscribe));
+    }
+    if nodes.is_empty() {
+        return Err(HostError::Wiring(
+            "the runtime hosts no nodes; add one under `runtime.nodes` in the contract, or register one with `RuntimeHostBuilder::node`".into(),
+        ));
+    }
+
+    let mut router = Router::default();
+    let mut seen = std::collections::HashSet::new();
+    for (index, (entry, subscribe)) in nodes.iter().enumerate() {
+        if !seen.insert(entry.id.clone()) {
+            return Err(HostError::Wiring(format!("two nodes are named `{}`; node slugs must be unique", entry.id)));
+        }
+        let operations = entry.node.operations();
+        for topic in subscribe {
+            router.add(topic, &entry.id, index, &operations).map_err(HostError::Wiring)?;
+        }
+    }
+
+    let shared = Shared {
+        runtime_id,
+        bus,
+        clock,
+        ids,
+        nodes: nodes.into_iter().map(|(entry, _)| entry).collect(),
+        router,
+        output_topic: topics.output,
+        dlq_topic: topics.dlq,
+        group: ConsumerGroup(group),
+        handlers: handlers.into_iter().collect(),
+        grace,
+        counters: Counters::default(),
+    };
+    Ok(RuntimeHost { shared: Arc::new(shared) })
+}
+
+fn topics(contract: Option<&RuntimeContract>, b: &RuntimeHostBuilder) -> Result<Topics, HostError> {
+    if let Some(c) = contract {
+        return Ok(Topics {
+            inputs: c.event_bus.input_topics.clone(),
+            output: c.event_bus.output_topic.clone(),
+            dlq: c.event_bus.dlq_topic.clone(),
+        });
+    }
+    let Some((input, output)) = b.topics.clone() else {
+        return Err(HostError::Wiring(
+            "no topics: give the host a contract, or call `RuntimeHostBuilder::topics(input, output)`".into(),
+        ));
+    };
+    let dlq = match &b.dlq_topic {
+        Some(t) => t.clone(),
+        None => default_dlq(&input)?,
+    };
+    Ok(Topics { inputs: vec![input], output, dlq })
+}
+
+/// `onex.<tenant>.<domain>.cmd.vN` → `onex.<tenant>.<domain>.dlq.vN`.
+fn default_dlq(input: &TopicName) -> Result<TopicName, HostError> {
+    let mut parts: Vec<&str> = input.as_str().split('.').collect();
+    if let Some(direction) = parts.get_mut(3) {
+        *direction = "dlq";
+    }
+    TopicName::parse(&parts.join("."), onex_core::TopicConvention::TenantDomain).map_err(|e| {
+        HostError::Wiring(format!("cannot derive a DLQ topic from `{input}` ({e}); call `RuntimeHostBuilder::dlq_topic`"))
+    })
+}
+
+fn default_bus(contract: Option<&RuntimeContract>) -> Result<Arc<dyn EventBus>, HostError> {
+    let spec = contract.map(|c| (c.event_bus.kind, c.event_bus.memory));
+    match spec {
+        Some((BusKind::Kafka, _)) => Err(HostError::Wiring(
+            "event_bus.kind `kafka` is not available in this version of onex yet; use `kind: memory` for now".into(),
+        )),
+        Some((BusKind::Memory, m)) => Ok(Arc::new(MemoryBus::new(MemoryBusConfig {
+            queue_capacity: m.queue_capacity,
+            partitions: m.partitions,
+            history: m.history,
+        }))),
+        None => Ok(Arc::new(MemoryBus::new(MemoryBusConfig::default()))),
+    }
+}
+
+fn build_handler(binding: &HandlerBinding, environment: Environment) -> Result<Arc<dyn Handler>, HostError> {
+    match binding.handler_type {
+        HandlerType::Local => Ok(Arc::new(LocalHandler::new(environment)?)),
+        other => Err(HostError::Wiring(format!(
+            "handler `{}` has type `{}`, which this version of onex cannot run yet (available: local); \
+             remove the binding or register a handler named `{}` in code",
+            binding.name,
+            other.as_str(),
+            binding.name
+        ))),
+    }
+}
+
+fn build_node(
+    slug: &NodeId,
+    kind: &NodeKind,
+    handlers: &BTreeMap<String, Arc<dyn Handler>>,
+    disabled: &[String],
+) -> Result<Arc<dyn Node>, HostError> {
+    Ok(match kind {
+        NodeKind::Effect { routes } => {
+            let mut node = EffectNode::builder();
+            for route in routes {
+                node = match &route.target {
+                    RouteTarget::Handler(name) => {
+                        let Some(handler) = handlers.get(name) else {
+                            let why = if disabled.contains(name) { "is disabled (`enabled: false`)" } else { "is not bound" };
+                            let bound: Vec<&str> = handlers.keys().map(String::as_str).collect();
+                            return Err(HostError::Wiring(format!(
+                                "node `{slug}` routes `{}` to handler `{name}`, which {why}; bound handlers: {}",
+                                route.operation,
+                                bound.join(", ")
+                            )));
+                        };
+                        node.route(route.operation.clone(), Arc::clone(handler))
+                    }
+                    RouteTarget::Worker { class, module } => {
+                        node.worker_route(route.operation.clone(), class.clone(), module.clone())
+                    }
+                };
+            }
+            Arc::new(node.build())
+        }
+        NodeKind::Compute { jq, operations } => Arc::new(
+            ComputeNode::new(jq, operations.clone()).map_err(|e| HostError::Wiring(format!("node `{slug}`: {e}")))?,
+        ),
+        NodeKind::NeedsWorker { node_type, reason } => {
+            warn!(node_id = %slug, node_type = %node_type, reason = %reason, "Node needs a worker; its envelopes get WORKER_REQUIRED errors.");
+            Arc::new(NeedsWorkerNode { node_type: node_type.clone(), reason: reason.clone() })
+        }
+    })
+}
