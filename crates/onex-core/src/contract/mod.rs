@@ -6,24 +6,18 @@
 //! [`Sources`], so this crate stays free of I/O it does not control and
 //! tests run on in-memory files.
 
+mod decode;
 pub mod diagnostic;
+mod interpolate;
 pub mod model;
+mod sources;
+pub mod yaml;
 
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use model::*;
-
-/// Where contract files and environment variables come from.
-pub trait Sources {
-    /// Reads a UTF-8 file.
-    ///
-    /// # Errors
-    /// Returns the I/O error; the loader turns it into a diagnostic.
-    fn read(&self, path: &Path) -> std::io::Result<String>;
-    /// Looks up an environment variable for `${VAR}` interpolation.
-    fn env(&self, name: &str) -> Option<String>;
-}
+pub use sources::{MapSources, Sources};
 
 /// A successfully loaded runtime contract and the non-fatal notes about it.
 #[derive(Debug, Clone)]
