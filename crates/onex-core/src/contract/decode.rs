@@ -10,6 +10,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Severity};
+use crate::topic::{TopicConvention, TopicName};
 use super::yaml::{Key, Kind, Node, Pos};
 
 /// `path.key`, or `key` at the root.
@@ -100,11 +101,6 @@ impl<'a> Decoder<'a> {
             file,
             diags: Vec::new(),
         }
-    }
-
-    /// The file being decoded.
-    pub fn file(&self) -> &'a Path {
-        self.file
     }
 
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {
@@ -358,6 +354,32 @@ impl<'a> Decoder<'a> {
             guess.map(|g| format!("did you mean `{g}`?")),
             Some(format!("write one of: {}", allowed.join(", "))),
         );
+        None
+    }
+
+    /// A topic name under `convention`; `None` accepts either convention
+    /// (a node contract validated on its own, without a runtime contract).
+    pub fn topic(&mut self, raw: &str, pos: Pos, path: &str, convention: Option<TopicConvention>) -> Option<TopicName> {
+        let first = convention.unwrap_or(TopicConvention::TenantDomain);
+        let err = match TopicName::parse(raw, first) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
+        };
+        let other = match first {
+            TopicConvention::TenantDomain => TopicConvention::OnexKind,
+            TopicConvention::OnexKind => TopicConvention::TenantDomain,
+        };
+        let fits_other = TopicName::parse(raw, other);
+        if convention.is_none() {
+            if let Ok(t) = fits_other {
+                return Some(t);
+            }
+        }
+        let mut hint = err.hint(first);
+        if fits_other.is_ok() {
+            hint = format!("{hint}; this topic follows the `{}` convention: set `runtime.topic_convention: {}` to use it", other.as_str(), other.as_str());
+        }
+        self.error(pos, path, err.to_string(), Some(hint), Some(format!("rename the topic to the form `{}`", first.pattern())));
         None
     }
 

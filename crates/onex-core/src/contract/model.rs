@@ -27,6 +27,14 @@ pub enum ContractVersion {
 impl ContractVersion {
     /// Versions this build can load, as written in contracts.
     pub const SUPPORTED: [&'static str; 2] = ["0.1", "0.2"];
+
+    /// The version as written in contracts.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1 => "0.1",
+            Self::V0_2 => "0.2",
+        }
+    }
 }
 
 /// Where the runtime runs. `prod` refuses dev-only handlers such as `local`.
@@ -228,6 +236,10 @@ pub enum NodeKind {
     /// or one implemented by Python classes only. Envelopes sent to it get a
     /// `WORKER_REQUIRED` error response.
     NeedsWorker { node_type: String, reason: String },
+    /// A node listed in the runtime contract without a node contract file:
+    /// its behaviour is Rust code registered under its slug through the
+    /// library API. The runtime refuses to start if nothing is registered.
+    Native,
 }
 
 /// One operation → handler route of an EFFECT node.

@@ -1,0 +1,1 @@
+//! Loader tests over the shared fixtures and inline contracts.
