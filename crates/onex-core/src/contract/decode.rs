@@ -10,8 +10,8 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, Severity};
-use crate::topic::{TopicConvention, TopicName};
 use super::yaml::{Key, Kind, Node, Pos};
+use crate::topic::{TopicConvention, TopicName};
 
 /// `path.key`, or `key` at the root.
 pub fn join(path: &str, key: &str) -> String {
@@ -52,6 +52,9 @@ pub fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
+
+/// A string value with its position and field path.
+pub type Located = (String, Pos, String);
 
 /// The entries of a YAML map being decoded.
 #[derive(Debug, Clone, Copy)]
@@ -250,7 +253,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// A string, or a list of strings (`one or many`).
-    pub fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<(String, Pos, String)>> {
+    pub fn strings(&mut self, node: &Node, path: &str) -> Option<Vec<Located>> {
         match &node.kind {
             Kind::String(s) => Some(vec![(s.clone(), node.pos, path.to_owned())]),
             Kind::Seq(items) => {
@@ -359,7 +362,13 @@ impl<'a> Decoder<'a> {
 
     /// A topic name under `convention`; `None` accepts either convention
     /// (a node contract validated on its own, without a runtime contract).
-    pub fn topic(&mut self, raw: &str, pos: Pos, path: &str, convention: Option<TopicConvention>) -> Option<TopicName> {
+    pub fn topic(
+        &mut self,
+        raw: &str,
+        pos: Pos,
+        path: &str,
+        convention: Option<TopicConvention>,
+    ) -> Option<TopicName> {
         let first = convention.unwrap_or(TopicConvention::TenantDomain);
         let err = match TopicName::parse(raw, first) {
             Ok(t) => return Some(t),
@@ -377,9 +386,22 @@ impl<'a> Decoder<'a> {
         }
         let mut hint = err.hint(first);
         if fits_other.is_ok() {
-            hint = format!("{hint}; this topic follows the `{}` convention: set `runtime.topic_convention: {}` to use it", other.as_str(), other.as_str());
+            hint = format!(
+                "{hint}; this topic follows the `{}` convention: set `runtime.topic_convention: {}` to use it",
+                other.as_str(),
+                other.as_str()
+            );
         }
-        self.error(pos, path, err.to_string(), Some(hint), Some(format!("rename the topic to the form `{}`", first.pattern())));
+        self.error(
+            pos,
+            path,
+            err.to_string(),
+            Some(hint),
+            Some(format!(
+                "rename the topic to the form `{}`",
+                first.pattern()
+            )),
+        );
         None
     }
 
@@ -444,6 +466,7 @@ fn last_segment(path: &str) -> &str {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
     use crate::contract::yaml::parse;

@@ -160,6 +160,7 @@ fn is_var_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests {
     use std::path::Path;
 

@@ -117,7 +117,11 @@ pub struct MemoryBusSpec {
 
 impl Default for MemoryBusSpec {
     fn default() -> Self {
-        Self { queue_capacity: NonZeroUsize::MIN.saturating_add(1023), partitions: NonZeroUsize::MIN.saturating_add(3), history: 1000 }
+        Self {
+            queue_capacity: NonZeroUsize::MIN.saturating_add(1023),
+            partitions: NonZeroUsize::MIN.saturating_add(3),
+            history: 1000,
+        }
     }
 }
 
@@ -132,7 +136,8 @@ pub enum HandlerType {
 }
 
 impl HandlerType {
-    pub const ALL: [HandlerType; 5] = [Self::Local, Self::Http, Self::Db, Self::Vault, Self::Consul];
+    pub const ALL: [HandlerType; 5] =
+        [Self::Local, Self::Http, Self::Db, Self::Vault, Self::Consul];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -231,7 +236,10 @@ pub enum NodeKind {
     /// Routes each operation to a handler (`handler_routing`).
     Effect { routes: Vec<Route> },
     /// Transforms the payload with a jq expression (`onex.compute.jq`).
-    Compute { jq: String, operations: Vec<Operation> },
+    Compute {
+        jq: String,
+        operations: Vec<Operation>,
+    },
     /// A node type onex loads but does not execute yet (REDUCER, ORCHESTRATOR)
     /// or one implemented by Python classes only. Envelopes sent to it get a
     /// `WORKER_REQUIRED` error response.

@@ -537,6 +537,7 @@ fn syntax_hint(info: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests {
     use super::*;
 
