@@ -388,4 +388,5 @@ fn strip_position(msg: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests;
