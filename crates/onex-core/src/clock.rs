@@ -32,7 +32,9 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp (`2025-01-01T00:00:00Z`, any offset).
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(s).ok().map(|t| Self(t.with_timezone(&Utc)))
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| Self(t.with_timezone(&Utc)))
     }
 
     /// This instant plus `d`, saturating at the far future.
@@ -71,7 +73,9 @@ impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Self::parse_rfc3339(&raw).ok_or_else(|| {
-            serde::de::Error::custom(format_args!("`{raw}` is not an RFC 3339 timestamp such as `2025-01-01T12:00:00Z`"))
+            serde::de::Error::custom(format_args!(
+                "`{raw}` is not an RFC 3339 timestamp such as `2025-01-01T12:00:00Z`"
+            ))
         })
     }
 }
@@ -97,7 +101,9 @@ pub struct SystemClock {
 impl SystemClock {
     /// A clock whose monotonic origin is now.
     pub fn new() -> Self {
-        Self { origin: Instant::now() }
+        Self {
+            origin: Instant::now(),
+        }
     }
 }
 
@@ -125,7 +131,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `start`, with monotonic time zero.
     pub fn new(start: Timestamp) -> Self {
-        Self { state: Mutex::new((start, Duration::ZERO)) }
+        Self {
+            state: Mutex::new((start, Duration::ZERO)),
+        }
     }
 
     /// A clock at 2025-01-01T00:00:00Z.
@@ -135,7 +143,10 @@ impl ManualClock {
 
     /// Moves both wall and monotonic time forward by `d`.
     pub fn advance(&self, d: Duration) {
-        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.0 = s.0.saturating_add(d);
         s.1 += d;
     }
@@ -143,10 +154,16 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
     }
     fn monotonic(&self) -> Duration {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
     }
 }
 
@@ -175,7 +192,10 @@ mod tests {
 
     #[test]
     fn a_bad_timestamp_says_what_format_is_expected() {
-        let err = serde_json::from_str::<Timestamp>("\"yesterday\"").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = serde_json::from_str::<Timestamp>("\"yesterday\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("RFC 3339"), "{err}");
     }
 

@@ -27,6 +27,14 @@ pub enum ContractVersion {
 impl ContractVersion {
     /// Versions this build can load, as written in contracts.
     pub const SUPPORTED: [&'static str; 2] = ["0.1", "0.2"];
+
+    /// The version as written in contracts.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1 => "0.1",
+            Self::V0_2 => "0.2",
+        }
+    }
 }
 
 /// Where the runtime runs. `prod` refuses dev-only handlers such as `local`.
@@ -109,7 +117,11 @@ pub struct MemoryBusSpec {
 
 impl Default for MemoryBusSpec {
     fn default() -> Self {
-        Self { queue_capacity: NonZeroUsize::MIN.saturating_add(1023), partitions: NonZeroUsize::MIN.saturating_add(3), history: 1000 }
+        Self {
+            queue_capacity: NonZeroUsize::MIN.saturating_add(1023),
+            partitions: NonZeroUsize::MIN.saturating_add(3),
+            history: 1000,
+        }
     }
 }
 
@@ -124,7 +136,8 @@ pub enum HandlerType {
 }
 
 impl HandlerType {
-    pub const ALL: [HandlerType; 5] = [Self::Local, Self::Http, Self::Db, Self::Vault, Self::Consul];
+    pub const ALL: [HandlerType; 5] =
+        [Self::Local, Self::Http, Self::Db, Self::Vault, Self::Consul];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -223,11 +236,18 @@ pub enum NodeKind {
     /// Routes each operation to a handler (`handler_routing`).
     Effect { routes: Vec<Route> },
     /// Transforms the payload with a jq expression (`onex.compute.jq`).
-    Compute { jq: String, operations: Vec<Operation> },
+    Compute {
+        jq: String,
+        operations: Vec<Operation>,
+    },
     /// A node type onex loads but does not execute yet (REDUCER, ORCHESTRATOR)
     /// or one implemented by Python classes only. Envelopes sent to it get a
     /// `WORKER_REQUIRED` error response.
     NeedsWorker { node_type: String, reason: String },
+    /// A node listed in the runtime contract without a node contract file:
+    /// its behaviour is Rust code registered under its slug through the
+    /// library API. The runtime refuses to start if nothing is registered.
+    Native,
 }
 
 /// One operation → handler route of an EFFECT node.

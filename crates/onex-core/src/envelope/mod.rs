@@ -248,7 +248,11 @@ pub struct Envelope {
     #[serde(default)]
     pub metadata: Metadata,
     // `envelope_timestamp` is the name real ONEX envelopes use.
-    #[serde(default, alias = "envelope_timestamp", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "envelope_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub is_response: bool,
@@ -279,7 +283,12 @@ impl EnvelopeParseError {
 
 impl Envelope {
     /// A new command with a fresh id, its own correlation id, and the current time.
-    pub fn command(ids: &dyn IdGen, clock: &dyn Clock, operation: impl Into<Operation>, payload: Value) -> Self {
+    pub fn command(
+        ids: &dyn IdGen,
+        clock: &dyn Clock,
+        operation: impl Into<Operation>,
+        payload: Value,
+    ) -> Self {
         let id = ids.next_id();
         Self {
             envelope_id: EnvelopeId(id),
@@ -321,7 +330,8 @@ impl Envelope {
 
     /// The correlation id, or the envelope's own id for a first request without one.
     pub fn correlation(&self) -> CorrelationId {
-        self.correlation_id.unwrap_or(CorrelationId(self.envelope_id.0))
+        self.correlation_id
+            .unwrap_or(CorrelationId(self.envelope_id.0))
     }
 
     /// The key that keeps an entity's envelopes in order: `metadata.partition_key`,
@@ -334,28 +344,52 @@ impl Envelope {
     }
 
     /// A successful response to this envelope, from node `source`.
-    pub fn success_response(&self, ids: &dyn IdGen, clock: &dyn Clock, source: Option<&NodeId>, payload: Value) -> Self {
+    pub fn success_response(
+        &self,
+        ids: &dyn IdGen,
+        clock: &dyn Clock,
+        source: Option<&NodeId>,
+        payload: Value,
+    ) -> Self {
         let mut r = self.response_skeleton(ids, clock, source, payload);
         r.success = Some(true);
         r
     }
 
     /// An error response to this envelope, from node `source`.
-    pub fn error_response(&self, ids: &dyn IdGen, clock: &dyn Clock, source: Option<&NodeId>, err: &RuntimeError) -> Self {
+    pub fn error_response(
+        &self,
+        ids: &dyn IdGen,
+        clock: &dyn Clock,
+        source: Option<&NodeId>,
+        err: &RuntimeError,
+    ) -> Self {
         let mut r = self.response_skeleton(ids, clock, source, Value::Null);
         r.success = Some(false);
         r.error = Some(EnvelopeError {
             code: err.code,
             message: err.message.clone(),
-            handler_type: err.handler_type.clone().or_else(|| self.handler_type.clone()),
-            operation: err.operation.clone().or_else(|| self.operation.as_ref().map(|o| o.0.clone())),
+            handler_type: err
+                .handler_type
+                .clone()
+                .or_else(|| self.handler_type.clone()),
+            operation: err
+                .operation
+                .clone()
+                .or_else(|| self.operation.as_ref().map(|o| o.0.clone())),
             retryable: err.class.is_retryable(),
             class: err.class,
         });
         r
     }
 
-    fn response_skeleton(&self, ids: &dyn IdGen, clock: &dyn Clock, source: Option<&NodeId>, payload: Value) -> Self {
+    fn response_skeleton(
+        &self,
+        ids: &dyn IdGen,
+        clock: &dyn Clock,
+        source: Option<&NodeId>,
+        payload: Value,
+    ) -> Self {
         let mut metadata = self.metadata.clone();
         metadata.retry_count = 0;
         Self {
@@ -388,4 +422,5 @@ fn strip_position(msg: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic, reason = "a test fails by panicking")]
 mod tests;
