@@ -93,7 +93,8 @@ pub struct BusHealth {
 /// A stream of deliveries for one consumer-group member.
 #[async_trait]
 pub trait Subscription: Send + fmt::Debug {
-    /// The next delivery, or `None` once the bus is closed.
+    /// The next delivery, or `None` once the bus is closed and nothing is
+    /// left queued for this member.
     ///
     /// # Cancel safety
     /// Cancel safe: if the future is dropped before completing, no delivery is lost.

@@ -27,7 +27,9 @@
 //! - **At-least-once.** A delivery stays in flight until acked; acks may come
 //!   in any order. When a subscription is dropped, its un-acked deliveries
 //!   are redelivered, in offset order and before newer messages, to the
-//!   member that gets the partition next.
+//!   member that gets the partition next. Receipts carry no member
+//!   generation, so a receipt kept by a dropped member matches the
+//!   redelivery of the same offset; acking it acks that redelivery.
 //! - **Inspection.** [`MemoryBus::history`] returns the last
 //!   [`MemoryBusConfig::history`] messages published (all topics, with a
 //!   bus-wide sequence number); [`MemoryBus::watch`] streams new ones to

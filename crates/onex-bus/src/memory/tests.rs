@@ -303,6 +303,26 @@ async fn dropping_a_member_redelivers_its_unacked_messages_to_the_remaining_memb
 }
 
 #[tokio::test]
+async fn a_group_keeps_its_messages_while_it_has_no_members() {
+    let bus = bus(1, 8, 0);
+    let g = group("g");
+    let mut first = bus.subscribe(&g, &[orders()]).await.unwrap();
+    bus.publish(unkeyed(&orders(), 0)).await.unwrap();
+    let unacked = ready(&mut first).await;
+    drop(first);
+
+    bus.publish(unkeyed(&orders(), 1)).await.unwrap();
+    let mut restarted = bus.subscribe(&g, &[orders()]).await.unwrap();
+
+    let offsets: Vec<u64> = drain(&mut restarted)
+        .await
+        .iter()
+        .map(|d| d.receipt.offset)
+        .collect();
+    assert_eq!(offsets, [unacked.receipt.offset, 1]);
+}
+
+#[tokio::test]
 async fn a_joining_member_takes_a_partition_only_after_the_previous_holder_acks() {
     let bus = bus(2, 1024, 0);
     let g = group("g");
