@@ -35,7 +35,12 @@ pub struct Message {
 impl Message {
     /// A message with a key and no headers.
     pub fn new(topic: TopicName, key: Option<Bytes>, payload: Bytes) -> Self {
-        Self { topic, key, payload, headers: Vec::new() }
+        Self {
+            topic,
+            key,
+            payload,
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -88,7 +93,8 @@ pub struct BusHealth {
 /// A stream of deliveries for one consumer-group member.
 #[async_trait]
 pub trait Subscription: Send + fmt::Debug {
-    /// The next delivery, or `None` once the bus is closed.
+    /// The next delivery, or `None` once the bus is closed and nothing is
+    /// left queued for this member.
     ///
     /// # Cancel safety
     /// Cancel safe: if the future is dropped before completing, no delivery is lost.
@@ -117,7 +123,11 @@ pub trait EventBus: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`BusError::Closed`] after `close`; backend errors otherwise.
-    async fn subscribe(&self, group: &ConsumerGroup, topics: &[TopicName]) -> Result<Box<dyn Subscription>, BusError>;
+    async fn subscribe(
+        &self,
+        group: &ConsumerGroup,
+        topics: &[TopicName],
+    ) -> Result<Box<dyn Subscription>, BusError>;
 
     /// Marks a delivery as done; its slot is freed and it will not be redelivered.
     ///
