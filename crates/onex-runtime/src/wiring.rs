@@ -68,7 +68,11 @@ pub(crate) fn wire(
     let mut nodes = Vec::new();
     if let Some(c) = &contract {
         for spec in &c.nodes {
-            let node = build_node(&spec.slug, &spec.kind, &handlers, &disabled)?;
+            let node = match &spec.kind {
+                // A contract entry without a contract file names a node written in Rust.
+                NodeKind::Native => take_code_node(&mut b.nodes, &spec.slug)?,
+                kind => build_node(&spec.slug, kind, &handlers, &disabled)?,
+            };
             nodes.push((
                 NodeEntry { id: spec.slug.clone(), node, publish_topic: spec.publish_topic.clone(), concurrency: spec.concurrency },
                 spec.subscribe_topics.clone(),
@@ -152,11 +156,7 @@ fn default_bus(contract: Option<&RuntimeContract>) -> Result<Arc<dyn EventBus>, 
         Some((BusKind::Kafka, _)) => Err(HostError::Wiring(
             "event_bus.kind `kafka` is not available in this version of onex yet; use `kind: memory` for now".into(),
         )),
-        Some((BusKind::Memory, m)) => Ok(Arc::new(MemoryBus::new(MemoryBusConfig {
-            queue_capacity: m.queue_capacity,
-            partitions: m.partitions,
-            history: m.history,
-        }))),
+        Some((BusKind::Memory, spec)) => Ok(Arc::new(MemoryBus::new(MemoryBusConfig::from(spec)))),
         None => Ok(Arc::new(MemoryBus::new(MemoryBusConfig::default()))),
     }
 }
@@ -207,9 +207,22 @@ fn build_node(
         NodeKind::Compute { jq, operations } => Arc::new(
             ComputeNode::new(jq, operations.clone()).map_err(|e| HostError::Wiring(format!("node `{slug}`: {e}")))?,
         ),
+        NodeKind::Native => {
+            return Err(HostError::Wiring(format!("node `{slug}` is native but was not resolved from code nodes")));
+        }
         NodeKind::NeedsWorker { node_type, reason } => {
             warn!(node_id = %slug, node_type = %node_type, reason = %reason, "Node needs a worker; its envelopes get WORKER_REQUIRED errors.");
             Arc::new(NeedsWorkerNode { node_type: node_type.clone(), reason: reason.clone() })
         }
     })
+}
+
+fn take_code_node(code: &mut Vec<CodeNode>, slug: &NodeId) -> Result<Arc<dyn Node>, HostError> {
+    match code.iter().position(|n| &n.id == slug) {
+        Some(i) => Ok(code.remove(i).node),
+        None => Err(HostError::Wiring(format!(
+            "node `{slug}` has no `contract:` file and no Rust node is registered under that name; \
+             add `contract: <path>` to the node in the runtime contract, or register it with `RuntimeHostBuilder::node(\"{slug}\", …)`"
+        ))),
+    }
 }

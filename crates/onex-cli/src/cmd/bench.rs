@@ -19,7 +19,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use onex_bus::{EventBus, MemoryBus, MemoryBusConfig};
 use onex_core::contract::Environment;
-use onex_core::{Envelope, EnvelopeId, SystemClock, TopicName, UuidV7Ids};
+use onex_core::{Envelope, EnvelopeId, NodeId, Operation, SystemClock, TopicName, UuidV7Ids};
 use onex_handlers::LocalHandler;
 use onex_runtime::{Client, EffectNode, NodeOptions, Outcome, RunningHost, RuntimeHost};
 use serde_json::{Value, json};
@@ -131,8 +131,8 @@ async fn start_host(nodes: usize) -> Result<RunningHost, String> {
         } else {
             (format!("local.idle{i}"), vec![format!("onex.bench.idle{i}.cmd.v1").parse().map_err(|e| format!("{e}"))?])
         };
-        let node = EffectNode::builder().route(op, local.clone()).build();
-        builder = builder.node(format!("node{i}"), Arc::new(node), NodeOptions { subscribe, ..NodeOptions::default() });
+        let node = EffectNode::builder().route(Operation::new(op), local.clone()).build();
+        builder = builder.node(NodeId::new(format!("node{i}")), Arc::new(node), NodeOptions { subscribe, ..NodeOptions::default() });
     }
     builder.build().map_err(|e| e.to_string())?.start().await.map_err(|e| e.to_string())
 }

@@ -68,7 +68,7 @@ impl Session {
         let producer = tokio::spawn(async move {
             let ids = UuidV7Ids;
             let clock = SystemClock::new();
-            let mut send = async |envelope: Envelope| match sender.send(&topic, &envelope).await {
+            let send = async |envelope: Envelope| match sender.send(&topic, &envelope).await {
                 Ok(()) => tx.send(Event::Sent(Box::new(envelope))).await.is_ok(),
                 Err(e) => tx.send(Event::Rejected(format!("could not send: {e}"))).await.is_ok(),
             };
