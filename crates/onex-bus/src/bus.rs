@@ -35,12 +35,7 @@ pub struct Message {
 impl Message {
     /// A message with a key and no headers.
     pub fn new(topic: TopicName, key: Option<Bytes>, payload: Bytes) -> Self {
-        Self {
-            topic,
-            key,
-            payload,
-            headers: Vec::new(),
-        }
+        Self { topic, key, payload, headers: Vec::new() }
     }
 }
 
@@ -123,11 +118,7 @@ pub trait EventBus: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// [`BusError::Closed`] after `close`; backend errors otherwise.
-    async fn subscribe(
-        &self,
-        group: &ConsumerGroup,
-        topics: &[TopicName],
-    ) -> Result<Box<dyn Subscription>, BusError>;
+    async fn subscribe(&self, group: &ConsumerGroup, topics: &[TopicName]) -> Result<Box<dyn Subscription>, BusError>;
 
     /// Marks a delivery as done; its slot is freed and it will not be redelivered.
     ///

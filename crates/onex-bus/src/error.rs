@@ -7,14 +7,8 @@ use onex_core::ErrorClass;
 pub enum BusError {
     #[error("the bus is closed")]
     Closed,
-    #[error(
-        "receipt for {topic} partition {partition} offset {offset} is unknown or already acknowledged"
-    )]
-    UnknownReceipt {
-        topic: String,
-        partition: u32,
-        offset: u64,
-    },
+    #[error("receipt for {topic} partition {partition} offset {offset} is unknown or already acknowledged")]
+    UnknownReceipt { topic: String, partition: u32, offset: u64 },
     #[error("bus backend error: {0}")]
     Backend(String),
 }

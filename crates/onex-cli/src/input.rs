@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn json_envelopes_get_missing_ids_filled_in() {
-        let e = parse(r#"{"operation": "local.echo", "payload": 1}"#).ok().flatten().unwrap_or_else(|| panic!("no envelope"));
+        let e = parse(r#"{"operation": "local.echo", "payload": 1}"#)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no envelope"));
         assert_eq!(e.correlation_id.map(|c| c.0), Some(e.envelope_id.0));
         assert!(e.timestamp.is_some());
     }

@@ -32,9 +32,7 @@ impl Timestamp {
 
     /// Parses an RFC 3339 timestamp (`2025-01-01T00:00:00Z`, any offset).
     pub fn parse_rfc3339(s: &str) -> Option<Self> {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| Self(t.with_timezone(&Utc)))
+        DateTime::parse_from_rfc3339(s).ok().map(|t| Self(t.with_timezone(&Utc)))
     }
 
     /// This instant plus `d`, saturating at the far future.
@@ -101,9 +99,7 @@ pub struct SystemClock {
 impl SystemClock {
     /// A clock whose monotonic origin is now.
     pub fn new() -> Self {
-        Self {
-            origin: Instant::now(),
-        }
+        Self { origin: Instant::now() }
     }
 }
 
@@ -131,9 +127,7 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock standing at `start`, with monotonic time zero.
     pub fn new(start: Timestamp) -> Self {
-        Self {
-            state: Mutex::new((start, Duration::ZERO)),
-        }
+        Self { state: Mutex::new((start, Duration::ZERO)) }
     }
 
     /// A clock at 2025-01-01T00:00:00Z.
@@ -143,10 +137,7 @@ impl ManualClock {
 
     /// Moves both wall and monotonic time forward by `d`.
     pub fn advance(&self, d: Duration) {
-        let mut s = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         s.0 = s.0.saturating_add(d);
         s.1 += d;
     }
@@ -154,16 +145,10 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .0
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0
     }
     fn monotonic(&self) -> Duration {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .1
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).1
     }
 }
 
@@ -192,10 +177,7 @@ mod tests {
 
     #[test]
     fn a_bad_timestamp_says_what_format_is_expected() {
-        let err = serde_json::from_str::<Timestamp>("\"yesterday\"")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = serde_json::from_str::<Timestamp>("\"yesterday\"").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("RFC 3339"), "{err}");
     }
 

@@ -161,11 +161,7 @@ mod tests {
     #[test]
     fn only_transient_errors_are_retryable() {
         assert!(ErrorClass::Transient.is_retryable());
-        for class in [
-            ErrorClass::Permanent,
-            ErrorClass::Conflict,
-            ErrorClass::Rejected,
-        ] {
+        for class in [ErrorClass::Permanent, ErrorClass::Conflict, ErrorClass::Rejected] {
             assert!(!class.is_retryable(), "{class}");
         }
     }
@@ -177,10 +173,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", code.as_str()));
             let _ = code.default_class();
         }
-        assert_eq!(
-            ErrorCode::HandlerNotFound.default_class(),
-            ErrorClass::Permanent
-        );
+        assert_eq!(ErrorCode::HandlerNotFound.default_class(), ErrorClass::Permanent);
         assert_eq!(ErrorCode::Timeout.default_class(), ErrorClass::Transient);
         assert_eq!(ErrorCode::CircuitOpen.default_class(), ErrorClass::Rejected);
         assert_eq!(ErrorCode::Conflict.default_class(), ErrorClass::Conflict);

@@ -16,11 +16,9 @@ pub mod fields;
 pub mod id;
 pub mod topic;
 
-pub use dead_letter::DeadLetter;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use envelope::{
-    Category, CorrelationId, Envelope, EnvelopeError, EnvelopeId, Metadata, NodeId, Operation,
-};
+pub use dead_letter::DeadLetter;
+pub use envelope::{Category, CorrelationId, Envelope, EnvelopeError, EnvelopeId, Metadata, NodeId, Operation};
 pub use error::{ErrorClass, ErrorCode, RuntimeError};
 pub use id::{IdGen, SequentialIds, UuidV7Ids};
 pub use topic::{TopicConvention, TopicError, TopicKind, TopicName};

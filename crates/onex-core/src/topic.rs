@@ -91,20 +91,12 @@ pub enum TopicError {
     #[error(
         "topic `{topic}` segment `{segment}` contains `{bad}`; only lowercase letters, digits, `_` and `-` are allowed"
     )]
-    InvalidCharacter {
-        topic: String,
-        segment: String,
-        bad: char,
-    },
+    InvalidCharacter { topic: String, segment: String, bad: char },
     #[error("topic `{topic}` segment `{segment}` must start with a lowercase letter or digit")]
     InvalidSegmentStart { topic: String, segment: String },
-    #[error(
-        "topic `{topic}` has direction `{found}`; it must be `cmd` or `evt` (or `dlq` for a dead-letter topic)"
-    )]
+    #[error("topic `{topic}` has direction `{found}`; it must be `cmd` or `evt` (or `dlq` for a dead-letter topic)")]
     InvalidDirection { topic: String, found: String },
-    #[error(
-        "topic `{topic}` has kind `{found}`; it must be one of cmd, evt, intent, dlq, snapshot"
-    )]
+    #[error("topic `{topic}` has kind `{found}`; it must be one of cmd, evt, intent, dlq, snapshot")]
     InvalidKind { topic: String, found: String },
     #[error("topic `{topic}` has version `{found}`; it must be `v` followed by digits, e.g. `v1`")]
     InvalidVersion { topic: String, found: String },
@@ -135,11 +127,7 @@ impl TopicError {
                     .collect();
                 format!("write the segment as `{fixed}`")
             }
-            _ => format!(
-                "topics follow `{}`, e.g. `{}`",
-                convention.pattern(),
-                example(convention)
-            ),
+            _ => format!("topics follow `{}`, e.g. `{}`", convention.pattern(), example(convention)),
         }
     }
 }
@@ -174,47 +162,30 @@ impl TopicName {
         }
         if let Some(ns) = segments.get(1) {
             if RESERVED_NAMESPACES.contains(ns) {
-                return Err(TopicError::Reserved {
-                    topic: topic(),
-                    namespace: (*ns).to_owned(),
-                });
+                return Err(TopicError::Reserved { topic: topic(), namespace: (*ns).to_owned() });
             }
         }
         if segments.len() != 5 {
-            return Err(TopicError::SegmentCount {
-                topic: topic(),
-                found: segments.len(),
-            });
+            return Err(TopicError::SegmentCount { topic: topic(), found: segments.len() });
         }
         for segment in &segments[1..4] {
             check_segment(raw, segment)?;
         }
         let (kind_segment, kind_ok) = match convention {
-            TopicConvention::TenantDomain => {
-                (segments[3], matches!(segments[3], "cmd" | "evt" | "dlq"))
-            }
+            TopicConvention::TenantDomain => (segments[3], matches!(segments[3], "cmd" | "evt" | "dlq")),
             TopicConvention::OnexKind => (segments[1], parse_kind(segments[1]).is_some()),
         };
         if !kind_ok {
             let found = kind_segment.to_owned();
             return Err(match convention {
-                TopicConvention::TenantDomain => TopicError::InvalidDirection {
-                    topic: topic(),
-                    found,
-                },
-                TopicConvention::OnexKind => TopicError::InvalidKind {
-                    topic: topic(),
-                    found,
-                },
+                TopicConvention::TenantDomain => TopicError::InvalidDirection { topic: topic(), found },
+                TopicConvention::OnexKind => TopicError::InvalidKind { topic: topic(), found },
             });
         }
         let version = segments[4];
         let digits = version.strip_prefix('v').unwrap_or("");
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(TopicError::InvalidVersion {
-                topic: topic(),
-                found: version.to_owned(),
-            });
+            return Err(TopicError::InvalidVersion { topic: topic(), found: version.to_owned() });
         }
         Ok(Self(Arc::from(raw)))
     }
@@ -245,21 +216,13 @@ fn parse_kind(s: &str) -> Option<TopicKind> {
 }
 
 fn check_segment(topic: &str, segment: &str) -> Result<(), TopicError> {
-    if let Some(bad) = segment
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
+    if let Some(bad) =
+        segment.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-'))
     {
-        return Err(TopicError::InvalidCharacter {
-            topic: topic.to_owned(),
-            segment: segment.to_owned(),
-            bad,
-        });
+        return Err(TopicError::InvalidCharacter { topic: topic.to_owned(), segment: segment.to_owned(), bad });
     }
     if !segment.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
-        return Err(TopicError::InvalidSegmentStart {
-            topic: topic.to_owned(),
-            segment: segment.to_owned(),
-        });
+        return Err(TopicError::InvalidSegmentStart { topic: topic.to_owned(), segment: segment.to_owned() });
     }
     Ok(())
 }
@@ -322,92 +285,55 @@ mod tests {
             "onex.acme.user-service.cmd.v1",
             "onex.acme.user_service.cmd.v1",
         ] {
-            assert_eq!(
-                seed(raw).map(|t| t.as_str().to_owned()),
-                Ok(raw.to_owned()),
-                "{raw}"
-            );
+            assert_eq!(seed(raw).map(|t| t.as_str().to_owned()), Ok(raw.to_owned()), "{raw}");
         }
     }
 
     #[test]
     fn seed_table_uppercase_is_rejected() {
-        assert!(matches!(
-            seed("onex.ACME.orders.cmd.v1"),
-            Err(TopicError::InvalidCharacter { bad: 'A', .. })
-        ));
+        assert!(matches!(seed("onex.ACME.orders.cmd.v1"), Err(TopicError::InvalidCharacter { bad: 'A', .. })));
     }
 
     #[test]
     fn seed_table_direction_must_be_cmd_or_evt() {
-        assert!(matches!(
-            seed("onex.acme.orders.command.v1"),
-            Err(TopicError::InvalidDirection { .. })
-        ));
-        assert!(matches!(
-            seed("onex.acme.orders.query.v1"),
-            Err(TopicError::InvalidDirection { .. })
-        ));
+        assert!(matches!(seed("onex.acme.orders.command.v1"), Err(TopicError::InvalidDirection { .. })));
+        assert!(matches!(seed("onex.acme.orders.query.v1"), Err(TopicError::InvalidDirection { .. })));
     }
 
     #[test]
     fn seed_table_version_needs_v_prefix() {
-        assert!(matches!(
-            seed("onex.acme.orders.cmd.1"),
-            Err(TopicError::InvalidVersion { .. })
-        ));
-        assert!(matches!(
-            seed("onex.acme.orders.cmd.vx"),
-            Err(TopicError::InvalidVersion { .. })
-        ));
+        assert!(matches!(seed("onex.acme.orders.cmd.1"), Err(TopicError::InvalidVersion { .. })));
+        assert!(matches!(seed("onex.acme.orders.cmd.vx"), Err(TopicError::InvalidVersion { .. })));
     }
 
     #[test]
     fn seed_table_missing_version_is_rejected() {
-        assert!(matches!(
-            seed("onex.acme.orders.cmd"),
-            Err(TopicError::SegmentCount { found: 4, .. })
-        ));
+        assert!(matches!(seed("onex.acme.orders.cmd"), Err(TopicError::SegmentCount { found: 4, .. })));
     }
 
     #[test]
     fn seed_table_missing_prefix_is_rejected() {
-        assert!(matches!(
-            seed("acme.orders.cmd.v1"),
-            Err(TopicError::MissingPrefix(_))
-        ));
+        assert!(matches!(seed("acme.orders.cmd.v1"), Err(TopicError::MissingPrefix(_))));
     }
 
     #[test]
     fn seed_table_empty_segment_is_rejected() {
-        assert!(matches!(
-            seed("onex..orders.cmd.v1"),
-            Err(TopicError::EmptySegment { .. })
-        ));
+        assert!(matches!(seed("onex..orders.cmd.v1"), Err(TopicError::EmptySegment { .. })));
     }
 
     #[test]
     fn every_reserved_namespace_is_rejected() {
         for ns in RESERVED_NAMESPACES {
             let raw = format!("onex.{ns}.debug.evt.v1");
-            assert!(
-                matches!(seed(&raw), Err(TopicError::Reserved { .. })),
-                "{raw}"
-            );
+            assert!(matches!(seed(&raw), Err(TopicError::Reserved { .. })), "{raw}");
         }
         // Seed table row: `onex.internal.debug.evt.v1`.
-        assert!(matches!(
-            seed("onex.internal.debug.evt.v1"),
-            Err(TopicError::Reserved { .. })
-        ));
+        assert!(matches!(seed("onex.internal.debug.evt.v1"), Err(TopicError::Reserved { .. })));
     }
 
     #[test]
     fn dlq_direction_is_accepted_for_dead_letter_topics() {
-        assert_eq!(
-            seed("onex.acme.orders.dlq.v1").map(|t| t.kind()),
-            Ok(Some(TopicKind::Dlq))
-        );
+        assert_eq!(seed("onex.acme.orders.dlq.v1").map(|t| t.kind()), Ok(Some(TopicKind::Dlq)));
     }
 
     #[test]
@@ -419,10 +345,7 @@ mod tests {
             "onex.dlq.omnibase-infra.router.v1",
             "onex.snapshot.platform.registry.v2",
         ] {
-            assert!(
-                TopicName::parse(raw, TopicConvention::OnexKind).is_ok(),
-                "{raw}"
-            );
+            assert!(TopicName::parse(raw, TopicConvention::OnexKind).is_ok(), "{raw}");
         }
         assert!(matches!(
             TopicName::parse("onex.query.platform.x.v1", TopicConvention::OnexKind),
@@ -434,10 +357,7 @@ mod tests {
 
     #[test]
     fn kind_is_read_from_either_convention() {
-        assert_eq!(
-            seed("onex.acme.orders.evt.v1").ok().and_then(|t| t.kind()),
-            Some(TopicKind::Evt)
-        );
+        assert_eq!(seed("onex.acme.orders.evt.v1").ok().and_then(|t| t.kind()), Some(TopicKind::Evt));
         let t = TopicName::parse("onex.intent.platform.tick.v1", TopicConvention::OnexKind).ok();
         assert_eq!(t.and_then(|t| t.kind()), Some(TopicKind::Intent));
     }
@@ -445,14 +365,9 @@ mod tests {
     #[test]
     fn every_error_has_a_hint_with_an_example_or_fix() {
         let err = seed("onex.acme.Orders!.cmd.v1").err();
-        let hint = err
-            .map(|e| e.hint(TopicConvention::TenantDomain))
-            .unwrap_or_default();
+        let hint = err.map(|e| e.hint(TopicConvention::TenantDomain)).unwrap_or_default();
         assert!(hint.contains("orders-"), "{hint}");
-        let err = seed("acme")
-            .err()
-            .map(|e| e.hint(TopicConvention::TenantDomain))
-            .unwrap_or_default();
+        let err = seed("acme").err().map(|e| e.hint(TopicConvention::TenantDomain)).unwrap_or_default();
         assert!(err.contains("onex.acme.orders.cmd.v1"), "{err}");
     }
 

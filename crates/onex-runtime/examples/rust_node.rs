@@ -24,9 +24,13 @@ impl Node for OrderTotal {
 
     async fn process(&self, envelope: &Envelope) -> Result<Value, RuntimeError> {
         let lines = envelope.payload["lines"].as_array().ok_or_else(|| {
-            RuntimeError::new(ErrorCode::EnvelopeValidation, "payload needs `lines`: [{\"qty\": n, \"price_cents\": n}]")
+            RuntimeError::new(
+                ErrorCode::EnvelopeValidation,
+                "payload needs `lines`: [{\"qty\": n, \"price_cents\": n}]",
+            )
         })?;
-        let total: i64 = lines.iter().map(|l| l["qty"].as_i64().unwrap_or(0) * l["price_cents"].as_i64().unwrap_or(0)).sum();
+        let total: i64 =
+            lines.iter().map(|l| l["qty"].as_i64().unwrap_or(0) * l["price_cents"].as_i64().unwrap_or(0)).sum();
         Ok(json!({ "total_cents": total }))
     }
 }
@@ -41,9 +45,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .node("echo", Arc::new(EffectNode::builder().route("local.echo", local).build()), NodeOptions::default())
         .build()?;
     let running = host.start().await?;
-    let mut client = Client::connect(Arc::clone(running.bus()), "example", &running.output_topics(), &[running.dlq_topic().clone()]).await?;
+    let mut client =
+        Client::connect(Arc::clone(running.bus()), "example", &running.output_topics(), &[running.dlq_topic().clone()])
+            .await?;
 
-    let order = Envelope::command(&UuidV7Ids, &SystemClock::new(), "orders.total", json!({"lines": [{"qty": 2, "price_cents": 450}, {"qty": 1, "price_cents": 1299}]}));
+    let order = Envelope::command(
+        &UuidV7Ids,
+        &SystemClock::new(),
+        "orders.total",
+        json!({"lines": [{"qty": 2, "price_cents": 450}, {"qty": 1, "price_cents": 1299}]}),
+    );
     client.sender().send(&running.input_topics()[0], &order).await?;
     if let Some(Ok(Outcome::Response { envelope, .. })) = client.next().await {
         println!("{}", serde_json::to_string_pretty(&*envelope)?);

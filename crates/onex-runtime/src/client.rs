@@ -62,7 +62,12 @@ impl Client {
     ///
     /// # Errors
     /// The bus's subscribe error.
-    pub async fn connect(bus: Arc<dyn EventBus>, group: &str, outputs: &[TopicName], dlq: &[TopicName]) -> Result<Self, BusError> {
+    pub async fn connect(
+        bus: Arc<dyn EventBus>,
+        group: &str,
+        outputs: &[TopicName],
+        dlq: &[TopicName],
+    ) -> Result<Self, BusError> {
         let mut topics: Vec<TopicName> = outputs.iter().chain(dlq).cloned().collect();
         topics.sort();
         topics.dedup();

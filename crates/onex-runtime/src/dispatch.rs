@@ -29,12 +29,19 @@ impl Router {
     ///
     /// # Errors
     /// A message when another node on `topic` already answers one of `operations`.
-    pub(crate) fn add(&mut self, topic: &TopicName, id: &NodeId, index: NodeIndex, operations: &[Operation]) -> Result<(), String> {
+    pub(crate) fn add(
+        &mut self,
+        topic: &TopicName,
+        id: &NodeId,
+        index: NodeIndex,
+        operations: &[Operation],
+    ) -> Result<(), String> {
         let routes = self.topics.entry(topic.clone()).or_default();
         routes.nodes.push((id.clone(), index));
         for op in operations {
             if let Some(other) = routes.by_operation.insert(op.clone(), index) {
-                let other = routes.nodes.iter().find(|(_, i)| *i == other).map(|(n, _)| n.to_string()).unwrap_or_default();
+                let other =
+                    routes.nodes.iter().find(|(_, i)| *i == other).map(|(n, _)| n.to_string()).unwrap_or_default();
                 return Err(format!(
                     "nodes `{other}` and `{id}` both consume `{topic}` and answer operation `{op}`; \
                      give one of them its own subscribe topic, or remove the operation from one"

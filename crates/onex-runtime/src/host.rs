@@ -217,12 +217,20 @@ impl Shared {
     }
 
     /// Publishes the outcome of `envelope` and acks its delivery.
-    async fn respond(&self, node: Option<NodeIndex>, envelope: &Envelope, outcome: Result<Value, RuntimeError>, receipt: &Receipt) {
+    async fn respond(
+        &self,
+        node: Option<NodeIndex>,
+        envelope: &Envelope,
+        outcome: Result<Value, RuntimeError>,
+        receipt: &Receipt,
+    ) {
         let entry = node.and_then(|i| self.nodes.get(i));
         let source = entry.map(|e| &e.id);
         let topic = entry.map_or(&self.output_topic, |e| &e.publish_topic);
         let (response, counter) = match outcome {
-            Ok(payload) => (envelope.success_response(&*self.ids, &*self.clock, source, payload), &self.counters.succeeded),
+            Ok(payload) => {
+                (envelope.success_response(&*self.ids, &*self.clock, source, payload), &self.counters.succeeded)
+            }
             Err(err) => {
                 let err = err.with_correlation_id(envelope.correlation().0);
                 debug!(envelope_id = %envelope.envelope_id, code = %err.code, "Envelope failed.");
@@ -359,7 +367,11 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
     .await
     .is_ok();
     if !drained {
-        error!(unfinished_lanes = tasks.len(), grace_seconds = shared.grace.as_secs_f64(), "Shutdown grace period elapsed with envelopes in flight.");
+        error!(
+            unfinished_lanes = tasks.len(),
+            grace_seconds = shared.grace.as_secs_f64(),
+            "Shutdown grace period elapsed with envelopes in flight."
+        );
         tasks.abort_all();
     }
     for entry in &shared.nodes {

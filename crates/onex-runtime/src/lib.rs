@@ -13,8 +13,8 @@ pub mod node;
 mod sources;
 mod wiring;
 
-pub use client::{Client, Outcome, Sender};
 pub use builder::{NodeOptions, RuntimeHostBuilder};
+pub use client::{Client, Outcome, Sender};
 pub use host::{DEFAULT_SHUTDOWN_GRACE, HostError, HostStats, RunningHost, RuntimeHost, ShutdownReport};
 pub use node::{ComputeNode, EffectNode, Node};
 pub use sources::StdSources;

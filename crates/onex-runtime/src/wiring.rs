@@ -74,12 +74,18 @@ pub(crate) fn wire(
                 kind => build_node(&spec.slug, kind, &handlers, &disabled)?,
             };
             nodes.push((
-                NodeEntry { id: spec.slug.clone(), node, publish_topic: spec.publish_topic.clone(), concurrency: spec.concurrency },
+                NodeEntry {
+                    id: spec.slug.clone(),
+                    node,
+                    publish_topic: spec.publish_topic.clone(),
+                    concurrency: spec.concurrency,
+                },
                 spec.subscribe_topics.clone(),
             ));
         }
     }
-    for CodeNode { id, node, options: NodeOptions { subscribe, publish, concurrency } } in std::mem::take(&mut b.nodes) {
+    for CodeNode { id, node, options: NodeOptions { subscribe, publish, concurrency } } in std::mem::take(&mut b.nodes)
+    {
         let subscribe = if subscribe.is_empty() { topics.inputs.clone() } else { subscribe };
         let publish_topic = publish.unwrap_or_else(|| topics.output.clone());
         nodes.push((NodeEntry { id, node, publish_topic, concurrency }, subscribe));
@@ -146,7 +152,9 @@ fn default_dlq(input: &TopicName) -> Result<TopicName, HostError> {
         *direction = "dlq";
     }
     TopicName::parse(&parts.join("."), onex_core::TopicConvention::TenantDomain).map_err(|e| {
-        HostError::Wiring(format!("cannot derive a DLQ topic from `{input}` ({e}); call `RuntimeHostBuilder::dlq_topic`"))
+        HostError::Wiring(format!(
+            "cannot derive a DLQ topic from `{input}` ({e}); call `RuntimeHostBuilder::dlq_topic`"
+        ))
     })
 }
 
@@ -187,7 +195,8 @@ fn build_node(
                 node = match &route.target {
                     RouteTarget::Handler(name) => {
                         let Some(handler) = handlers.get(name) else {
-                            let why = if disabled.contains(name) { "is disabled (`enabled: false`)" } else { "is not bound" };
+                            let why =
+                                if disabled.contains(name) { "is disabled (`enabled: false`)" } else { "is not bound" };
                             let bound: Vec<&str> = handlers.keys().map(String::as_str).collect();
                             return Err(HostError::Wiring(format!(
                                 "node `{slug}` routes `{}` to handler `{name}`, which {why}; bound handlers: {}",

@@ -29,9 +29,10 @@ async fn hello_answers_every_envelope_exactly_once() {
     let loaded = load_runtime_contract(&hello_contract(), &StdSources).unwrap_or_else(|d| panic!("{d:?}"));
     let running = RuntimeHost::builder().contract(loaded.contract).build().unwrap().start().await.unwrap();
     let input = running.input_topics()[0].clone();
-    let mut client = Client::connect(Arc::clone(running.bus()), "e2e", &running.output_topics(), &[running.dlq_topic().clone()])
-        .await
-        .unwrap();
+    let mut client =
+        Client::connect(Arc::clone(running.bus()), "e2e", &running.output_topics(), &[running.dlq_topic().clone()])
+            .await
+            .unwrap();
     let sender = client.sender();
 
     // Given 1,000 envelopes of five kinds, and one message that is not JSON.
@@ -41,10 +42,24 @@ async fn hello_answers_every_envelope_exactly_once() {
     for i in 0..1000u32 {
         let (op, payload, expect) = match i % 20 {
             0..=7 => ("local.echo", json!({"i": i}), Expect::Ok { node: "echo", payload: json!({"i": i}) }),
-            8..=13 => ("greet", json!({"name": format!("n{i}")}), Expect::Ok { node: "greeter", payload: json!({"greeting": format!("Hello, n{i}!")}) }),
-            14..=17 => ("local.transform", json!({"s": "abc"}), Expect::Ok { node: "echo", payload: json!({"s": "ABC"}) }),
-            18 => ("local.nope", json!({}), Expect::Err { code: ErrorCode::HandlerNotFound, class: ErrorClass::Permanent }),
-            _ => ("local.error", json!({"class": "transient"}), Expect::Err { code: ErrorCode::HandlerExecution, class: ErrorClass::Transient }),
+            8..=13 => (
+                "greet",
+                json!({"name": format!("n{i}")}),
+                Expect::Ok { node: "greeter", payload: json!({"greeting": format!("Hello, n{i}!")}) },
+            ),
+            14..=17 => {
+                ("local.transform", json!({"s": "abc"}), Expect::Ok { node: "echo", payload: json!({"s": "ABC"}) })
+            }
+            18 => (
+                "local.nope",
+                json!({}),
+                Expect::Err { code: ErrorCode::HandlerNotFound, class: ErrorClass::Permanent },
+            ),
+            _ => (
+                "local.error",
+                json!({"class": "transient"}),
+                Expect::Err { code: ErrorCode::HandlerExecution, class: ErrorClass::Transient },
+            ),
         };
         let mut e = Envelope::command(&ids, &clock, op, payload);
         e.metadata.partition_key = Some(format!("entity-{}", i % 37));
@@ -123,9 +138,10 @@ async fn hello_answers_every_envelope_exactly_once() {
 async fn a_response_envelope_on_a_command_topic_is_dead_lettered_not_looped() {
     let loaded = load_runtime_contract(&hello_contract(), &StdSources).unwrap_or_else(|d| panic!("{d:?}"));
     let running = RuntimeHost::builder().contract(loaded.contract).build().unwrap().start().await.unwrap();
-    let mut client = Client::connect(Arc::clone(running.bus()), "e2e", &running.output_topics(), &[running.dlq_topic().clone()])
-        .await
-        .unwrap();
+    let mut client =
+        Client::connect(Arc::clone(running.bus()), "e2e", &running.output_topics(), &[running.dlq_topic().clone()])
+            .await
+            .unwrap();
     let mut e = Envelope::command(&SequentialIds::new(), &ManualClock::at_fixed_start(), "local.echo", json!({}));
     e.is_response = true;
     client.sender().send(&running.input_topics()[0], &e).await.unwrap();

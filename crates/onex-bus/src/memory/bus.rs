@@ -137,9 +137,7 @@ impl Shared {
             return Arc::clone(topic);
         }
         let mut topics = write(&self.topics);
-        let topic = topics
-            .entry(name.clone())
-            .or_insert_with(|| Arc::new(Topic::new(name.clone(), self.partitions)));
+        let topic = topics.entry(name.clone()).or_insert_with(|| Arc::new(Topic::new(name.clone(), self.partitions)));
         Arc::clone(topic)
     }
 
@@ -180,10 +178,7 @@ impl Shared {
             offset: receipt.offset,
         };
         let topics = read(&self.topics);
-        let partition = topics
-            .get(&receipt.topic)
-            .and_then(|t| t.partition(receipt.partition))
-            .ok_or_else(unknown)?;
+        let partition = topics.get(&receipt.topic).and_then(|t| t.partition(receipt.partition)).ok_or_else(unknown)?;
         let capacity = self.config.queue_capacity.get();
         let outcome = lock(&partition.state)
             .group_queue_mut(&receipt.group)
@@ -241,26 +236,19 @@ impl Shared {
             for (index, partition) in (0_u32..).zip(topic.partitions()) {
                 let state = lock(&partition.state);
                 published += state.next_offset();
-                stats
-                    .groups
-                    .extend(state.queues().iter().map(|queue| GroupPartitionStats {
-                        group: queue.group().clone(),
-                        topic: topic.name().clone(),
-                        partition: index,
-                        queued: queue.queued_len(),
-                        in_flight: queue.in_flight_len(),
-                        acked: queue.acked(),
-                        redelivered: queue.redelivered(),
-                    }));
+                stats.groups.extend(state.queues().iter().map(|queue| GroupPartitionStats {
+                    group: queue.group().clone(),
+                    topic: topic.name().clone(),
+                    partition: index,
+                    queued: queue.queued_len(),
+                    in_flight: queue.in_flight_len(),
+                    acked: queue.acked(),
+                    redelivered: queue.redelivered(),
+                }));
             }
-            stats.topics.push(TopicStats {
-                topic: topic.name().clone(),
-                published,
-            });
+            stats.topics.push(TopicStats { topic: topic.name().clone(), published });
         }
-        stats.groups.sort_by(|a, b| {
-            (&a.topic, &a.group, a.partition).cmp(&(&b.topic, &b.group, b.partition))
-        });
+        stats.groups.sort_by(|a, b| (&a.topic, &a.group, a.partition).cmp(&(&b.topic, &b.group, b.partition)));
         stats
     }
 }
@@ -306,11 +294,7 @@ impl EventBus for MemoryBus {
     ///
     /// # Errors
     /// [`BusError::Closed`] after `close`.
-    async fn subscribe(
-        &self,
-        group: &ConsumerGroup,
-        topics: &[TopicName],
-    ) -> Result<Box<dyn Subscription>, BusError> {
+    async fn subscribe(&self, group: &ConsumerGroup, topics: &[TopicName]) -> Result<Box<dyn Subscription>, BusError> {
         let shared = &self.shared;
         if shared.is_closed() {
             return Err(BusError::Closed);
@@ -319,18 +303,10 @@ impl EventBus for MemoryBus {
         let topics: Vec<Arc<Topic>> = unique.into_iter().map(|name| shared.topic(name)).collect();
         let group = {
             let mut groups = lock(&shared.groups);
-            Arc::clone(
-                groups
-                    .entry(group.clone())
-                    .or_insert_with(|| Arc::new(Group::new(group.clone()))),
-            )
+            Arc::clone(groups.entry(group.clone()).or_insert_with(|| Arc::new(Group::new(group.clone()))))
         };
         let member = group.join(&topics);
-        Ok(Box::new(MemorySubscription::new(
-            Arc::clone(shared),
-            group,
-            member,
-        )))
+        Ok(Box::new(MemorySubscription::new(Arc::clone(shared), group, member)))
     }
 
     /// Frees the delivery's slot; it will not be redelivered. Acks may come

@@ -67,11 +67,7 @@ const fn non_zero(n: usize) -> NonZeroUsize {
 
 impl Default for MemoryBusConfig {
     fn default() -> Self {
-        Self {
-            queue_capacity: default_queue_capacity(),
-            partitions: default_partitions(),
-            history: default_history(),
-        }
+        Self { queue_capacity: default_queue_capacity(), partitions: default_partitions(), history: default_history() }
     }
 }
 
@@ -84,10 +80,6 @@ impl MemoryBusConfig {
 
 impl From<MemoryBusSpec> for MemoryBusConfig {
     fn from(spec: MemoryBusSpec) -> Self {
-        Self {
-            queue_capacity: spec.queue_capacity,
-            partitions: spec.partitions,
-            history: spec.history,
-        }
+        Self { queue_capacity: spec.queue_capacity, partitions: spec.partitions, history: spec.history }
     }
 }

@@ -71,10 +71,7 @@ pub(super) struct Assigned {
 
 impl Group {
     pub(super) fn new(name: ConsumerGroup) -> Self {
-        Self {
-            name,
-            state: Mutex::new(GroupState::default()),
-        }
+        Self { name, state: Mutex::new(GroupState::default()) }
     }
 
     pub(super) fn name(&self) -> &ConsumerGroup {
@@ -87,18 +84,8 @@ impl Group {
         let mut state = lock(&self.state);
         for topic in topics {
             if !state.topics.contains_key(topic.name()) {
-                let slots = topic
-                    .partitions()
-                    .iter()
-                    .map(|p| lock(&p.state).add_group(self.name.clone()))
-                    .collect();
-                state.topics.insert(
-                    topic.name().clone(),
-                    GroupTopic {
-                        topic: Arc::clone(topic),
-                        slots,
-                    },
-                );
+                let slots = topic.partitions().iter().map(|p| lock(&p.state).add_group(self.name.clone())).collect();
+                state.topics.insert(topic.name().clone(), GroupTopic { topic: Arc::clone(topic), slots });
             }
         }
         let id = MemberId(state.next_member);
@@ -137,34 +124,17 @@ impl GroupState {
         let mut assignments: BTreeMap<MemberId, Vec<Assigned>> = BTreeMap::new();
         let mut turn = 0_usize;
         for (name, group_topic) in &self.topics {
-            let eligible: Vec<&Arc<Member>> = self
-                .members
-                .values()
-                .filter(|m| m.topics.contains(name))
-                .collect();
-            let partitions = group_topic
-                .topic
-                .partitions()
-                .iter()
-                .zip(&group_topic.slots);
+            let eligible: Vec<&Arc<Member>> = self.members.values().filter(|m| m.topics.contains(name)).collect();
+            let partitions = group_topic.topic.partitions().iter().zip(&group_topic.slots);
             for (index, (partition, &slot)) in (0_u32..).zip(partitions) {
-                let owner = turn
-                    .checked_rem(eligible.len())
-                    .and_then(|i| eligible.get(i))
-                    .copied();
+                let owner = turn.checked_rem(eligible.len()).and_then(|i| eligible.get(i)).copied();
                 turn += 1;
                 if let Some(queue) = lock(&partition.state).queue_mut(slot) {
-                    let holder_left = queue
-                        .holder()
-                        .is_some_and(|h| !self.members.contains_key(&h));
+                    let holder_left = queue.holder().is_some_and(|h| !self.members.contains_key(&h));
                     queue.reassign(owner.map(|m| m.owner()), holder_left);
                 }
                 if let Some(member) = owner {
-                    let assigned = Assigned {
-                        topic: Arc::clone(&group_topic.topic),
-                        partition: index,
-                        slot,
-                    };
+                    let assigned = Assigned { topic: Arc::clone(&group_topic.topic), partition: index, slot };
                     assignments.entry(member.id).or_default().push(assigned);
                 }
             }
@@ -185,10 +155,7 @@ impl Member {
     }
 
     fn owner(&self) -> Owner {
-        Owner {
-            id: self.id,
-            wake: Arc::clone(&self.wake),
-        }
+        Owner { id: self.id, wake: Arc::clone(&self.wake) }
     }
 
     fn assign(&self, partitions: Vec<Assigned>) {
@@ -206,9 +173,6 @@ impl Member {
             return None;
         }
         let assignment = lock(&self.assignment);
-        Some((
-            self.generation.load(Ordering::Acquire),
-            Arc::clone(&assignment),
-        ))
+        Some((self.generation.load(Ordering::Acquire), Arc::clone(&assignment)))
     }
 }

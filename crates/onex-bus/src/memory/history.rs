@@ -63,23 +63,14 @@ struct Ring {
 impl History {
     pub(super) fn new(capacity: usize) -> Self {
         let (feed, _) = broadcast::channel(WATCH_CAPACITY);
-        Self {
-            capacity,
-            ring: Mutex::new(Ring::default()),
-            feed,
-        }
+        Self { capacity, ring: Mutex::new(Ring::default()), feed }
     }
 
     /// Records one publish. Called under the partition lock, so within a
     /// partition sequence numbers follow offsets.
     pub(super) fn record(&self, message: &Message, partition: u32, offset: u64) {
         let mut ring = lock(&self.ring);
-        let entry = HistoryEntry {
-            sequence: ring.next_sequence,
-            partition,
-            offset,
-            message: message.clone(),
-        };
+        let entry = HistoryEntry { sequence: ring.next_sequence, partition, offset, message: message.clone() };
         ring.next_sequence += 1;
         if self.capacity > 0 {
             if ring.entries.len() == self.capacity {

@@ -143,10 +143,7 @@ impl GroupQueue {
         };
         // The queue keeps its own copy until the ack so it can redeliver;
         // cloning a message is reference-count bumps unless it has headers.
-        self.in_flight.push_back(InFlight {
-            offset,
-            message: Some(message.clone()),
-        });
+        self.in_flight.push_back(InFlight { offset, message: Some(message.clone()) });
         self.in_flight_len += 1;
         self.holder = Some(member);
         Take::Delivered { offset, message }
@@ -157,12 +154,7 @@ impl GroupQueue {
         let Ok(index) = self.in_flight.binary_search_by_key(&offset, |f| f.offset) else {
             return Ack::Unknown;
         };
-        if self
-            .in_flight
-            .get_mut(index)
-            .and_then(|f| f.message.take())
-            .is_none()
-        {
+        if self.in_flight.get_mut(index).and_then(|f| f.message.take()).is_none() {
             return Ack::Unknown;
         }
         self.in_flight_len -= 1;
@@ -198,10 +190,7 @@ impl GroupQueue {
         // to the front in reverse keeps the queue sorted.
         for entry in self.in_flight.drain(..).rev() {
             if let Some(message) = entry.message {
-                self.queued.push_front(Queued {
-                    offset: entry.offset,
-                    message,
-                });
+                self.queued.push_front(Queued { offset: entry.offset, message });
                 self.redelivered += 1;
             }
         }

@@ -56,21 +56,11 @@ impl GroupPartitionStats {
 impl MemoryBusStats {
     /// Messages published to `topic`, or 0 if the bus has not seen it.
     pub fn published(&self, topic: &TopicName) -> u64 {
-        self.topics
-            .iter()
-            .find(|t| &t.topic == topic)
-            .map_or(0, |t| t.published)
+        self.topics.iter().find(|t| &t.topic == topic).map_or(0, |t| t.published)
     }
 
     /// The partitions of one group on one topic, by partition.
-    pub fn group_topic(
-        &self,
-        group: &ConsumerGroup,
-        topic: &TopicName,
-    ) -> Vec<&GroupPartitionStats> {
-        self.groups
-            .iter()
-            .filter(|g| &g.group == group && &g.topic == topic)
-            .collect()
+    pub fn group_topic(&self, group: &ConsumerGroup, topic: &TopicName) -> Vec<&GroupPartitionStats> {
+        self.groups.iter().filter(|g| &g.group == group && &g.topic == topic).collect()
     }
 }

@@ -43,14 +43,7 @@ impl MemorySubscription {
     pub(super) fn new(shared: Arc<Shared>, group: Arc<Group>, member: Arc<Member>) -> Self {
         // Generation 0 is never current (a joined member has been assigned at
         // least once), so the first `next` loads the assignment.
-        Self {
-            shared,
-            group,
-            member,
-            assignment: Arc::from([]),
-            generation: 0,
-            cursor: 0,
-        }
+        Self { shared, group, member, assignment: Arc::from([]), generation: 0, cursor: 0 }
     }
 
     fn refresh_assignment(&mut self) {
@@ -72,9 +65,7 @@ impl MemorySubscription {
             let Some(partition) = assigned.topic.partition(assigned.partition) else {
                 continue;
             };
-            let taken = lock(&partition.state)
-                .queue_mut(assigned.slot)
-                .map(|q| q.take(self.member.id()));
+            let taken = lock(&partition.state).queue_mut(assigned.slot).map(|q| q.take(self.member.id()));
             match taken {
                 Some(Take::Delivered { offset, message }) => {
                     self.cursor = index + 1;

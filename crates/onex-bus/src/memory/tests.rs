@@ -6,12 +6,7 @@
 //! Only the concurrent accounting tests spawn tasks; they finish on their own
 //! and keep a timeout purely as a safety net.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail by panicking"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail by panicking")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::{Future, poll_fn};
@@ -50,11 +45,7 @@ fn bus(partitions: usize, queue_capacity: usize, history: usize) -> MemoryBus {
 }
 
 fn keyed(topic: &TopicName, key: &str, n: u64) -> Message {
-    Message::new(
-        topic.clone(),
-        Some(Bytes::from(key.to_owned())),
-        Bytes::from(n.to_string()),
-    )
+    Message::new(topic.clone(), Some(Bytes::from(key.to_owned())), Bytes::from(n.to_string()))
 }
 
 fn unkeyed(topic: &TopicName, n: u64) -> Message {
@@ -63,10 +54,7 @@ fn unkeyed(topic: &TopicName, n: u64) -> Message {
 
 /// The number a test message carries.
 fn number(delivery: &Delivery) -> u64 {
-    std::str::from_utf8(&delivery.message.payload)
-        .unwrap()
-        .parse()
-        .unwrap()
+    std::str::from_utf8(&delivery.message.payload).unwrap().parse().unwrap()
 }
 
 fn key(delivery: &Delivery) -> String {
@@ -85,19 +73,13 @@ async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
 }
 
 /// What `next` yields without waiting: `None` if it would wait.
-async fn next_now(
-    subscription: &mut Box<dyn Subscription>,
-) -> Option<Option<Result<Delivery, BusError>>> {
+async fn next_now(subscription: &mut Box<dyn Subscription>) -> Option<Option<Result<Delivery, BusError>>> {
     poll_once(&mut subscription.next()).await
 }
 
 /// The delivery `next` yields without waiting.
 async fn ready(subscription: &mut Box<dyn Subscription>) -> Delivery {
-    next_now(subscription)
-        .await
-        .expect("a delivery is ready")
-        .expect("bus is open")
-        .unwrap()
+    next_now(subscription).await.expect("a delivery is ready").expect("bus is open").unwrap()
 }
 
 /// Every delivery available without waiting, none acked.
@@ -137,11 +119,7 @@ async fn messages_with_the_same_key_arrive_in_publish_order_on_one_partition() {
     let bus = bus(4, 1024, 0);
     let mut sub = bus.subscribe(&group("g"), &[orders()]).await.unwrap();
     let keys = ["alice", "bob", "carol", "dave", "erin"];
-    publish_all(
-        &bus,
-        (0..200).map(|n| keyed(&orders(), keys[n as usize % keys.len()], n)),
-    )
-    .await;
+    publish_all(&bus, (0..200).map(|n| keyed(&orders(), keys[n as usize % keys.len()], n))).await;
 
     let deliveries = drain(&mut sub).await;
 
@@ -158,17 +136,10 @@ async fn messages_with_the_same_key_arrive_in_publish_order_on_one_partition() {
     }
     let mut offsets: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for delivery in &deliveries {
-        offsets
-            .entry(delivery.receipt.partition)
-            .or_default()
-            .push(delivery.receipt.offset);
+        offsets.entry(delivery.receipt.partition).or_default().push(delivery.receipt.offset);
     }
     for (partition, offsets) in offsets {
-        assert_eq!(
-            offsets,
-            (0..offsets.len() as u64).collect::<Vec<_>>(),
-            "partition {partition}"
-        );
+        assert_eq!(offsets, (0..offsets.len() as u64).collect::<Vec<_>>(), "partition {partition}");
     }
 }
 
@@ -181,16 +152,9 @@ async fn the_same_key_lands_on_the_same_partition_on_every_bus() {
         first.publish(keyed(&orders(), &key, n)).await.unwrap();
         second.publish(keyed(&orders(), &key, n)).await.unwrap();
     }
-    let partitions = |bus: &MemoryBus| {
-        bus.history()
-            .iter()
-            .map(|e| e.partition)
-            .collect::<Vec<_>>()
-    };
+    let partitions = |bus: &MemoryBus| bus.history().iter().map(|e| e.partition).collect::<Vec<_>>();
     assert_eq!(partitions(&first), partitions(&second));
-    let expected: Vec<u32> = (0..20)
-        .map(|n| (fnv1a(format!("key-{n}").as_bytes()) % 8) as u32)
-        .collect();
+    let expected: Vec<u32> = (0..20).map(|n| (fnv1a(format!("key-{n}").as_bytes()) % 8) as u32).collect();
     assert_eq!(partitions(&first), expected);
 }
 
@@ -205,10 +169,7 @@ async fn messages_without_a_key_go_round_robin() {
     assert_eq!(partitions, [0, 1, 2, 3, 0, 1, 2, 3]);
     let mut per_partition: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for delivery in drain(&mut sub).await {
-        per_partition
-            .entry(delivery.receipt.partition)
-            .or_default()
-            .push(delivery.receipt.offset);
+        per_partition.entry(delivery.receipt.partition).or_default().push(delivery.receipt.offset);
     }
     assert_eq!(per_partition, (0..4).map(|p| (p, vec![0, 1])).collect());
 }
@@ -249,11 +210,7 @@ async fn members_of_one_group_split_partitions_and_together_receive_each_message
     let from_first = drain(&mut first).await;
     let from_second = drain(&mut second).await;
 
-    let partitions = |ds: &[Delivery]| {
-        ds.iter()
-            .map(|d| d.receipt.partition)
-            .collect::<BTreeSet<_>>()
-    };
+    let partitions = |ds: &[Delivery]| ds.iter().map(|d| d.receipt.partition).collect::<BTreeSet<_>>();
     assert_eq!(partitions(&from_first).len(), 2);
     assert_eq!(partitions(&from_second).len(), 2);
     assert!(partitions(&from_first).is_disjoint(&partitions(&from_second)));
@@ -273,33 +230,19 @@ async fn dropping_a_member_redelivers_its_unacked_messages_to_the_remaining_memb
 
     let taken = drain(&mut leaving).await;
     assert!(taken.iter().all(|d| d.receipt.partition == 0));
-    assert_eq!(
-        taken.iter().map(|d| d.receipt.offset).collect::<Vec<_>>(),
-        [0, 1, 2, 3, 4]
-    );
+    assert_eq!(taken.iter().map(|d| d.receipt.offset).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
     bus.ack(&taken[0].receipt).await.unwrap();
     bus.ack(&taken[1].receipt).await.unwrap();
     drop(leaving);
     // Newer messages on partition 0 must come after the redeliveries.
     publish_all(&bus, (10..12).map(|n| unkeyed(&orders(), n))).await;
 
-    let offsets_on_0: Vec<u64> = drain(&mut staying)
-        .await
-        .iter()
-        .filter(|d| d.receipt.partition == 0)
-        .map(|d| d.receipt.offset)
-        .collect();
+    let offsets_on_0: Vec<u64> =
+        drain(&mut staying).await.iter().filter(|d| d.receipt.partition == 0).map(|d| d.receipt.offset).collect();
     assert_eq!(offsets_on_0, [2, 3, 4, 5]);
     let stats = bus.stats();
     let partition_0 = stats.group_topic(&g, &orders())[0];
-    assert_eq!(
-        (
-            partition_0.redelivered,
-            partition_0.acked,
-            partition_0.in_flight
-        ),
-        (3, 2, 4)
-    );
+    assert_eq!((partition_0.redelivered, partition_0.acked, partition_0.in_flight), (3, 2, 4));
 }
 
 #[tokio::test]
@@ -314,11 +257,7 @@ async fn a_group_keeps_its_messages_while_it_has_no_members() {
     bus.publish(unkeyed(&orders(), 1)).await.unwrap();
     let mut restarted = bus.subscribe(&g, &[orders()]).await.unwrap();
 
-    let offsets: Vec<u64> = drain(&mut restarted)
-        .await
-        .iter()
-        .map(|d| d.receipt.offset)
-        .collect();
+    let offsets: Vec<u64> = drain(&mut restarted).await.iter().map(|d| d.receipt.offset).collect();
     assert_eq!(offsets, [unacked.receipt.offset, 1]);
 }
 
@@ -334,10 +273,7 @@ async fn a_joining_member_takes_a_partition_only_after_the_previous_holder_acks(
 
     // Partition 1 moves to the newcomer while offset 0 is still in flight.
     let mut second = bus.subscribe(&g, &[orders()]).await.unwrap();
-    assert!(
-        next_now(&mut second).await.is_none(),
-        "must wait for the previous holder"
-    );
+    assert!(next_now(&mut second).await.is_none(), "must wait for the previous holder");
 
     bus.ack(&on_1.receipt).await.unwrap();
     let moved = ready(&mut second).await;
@@ -357,18 +293,12 @@ async fn publish_waits_while_a_partition_is_full_and_resumes_after_an_ack() {
     assert!(poll_once(&mut third).await.is_none(), "queue is full");
     // Delivered but not acked still occupies the slot.
     let first = ready(&mut sub).await;
-    assert!(
-        poll_once(&mut third).await.is_none(),
-        "in flight counts against capacity"
-    );
+    assert!(poll_once(&mut third).await.is_none(), "in flight counts against capacity");
 
     bus.ack(&first.receipt).await.unwrap();
 
     assert_eq!(poll_once(&mut third).await, Some(Ok(())));
-    assert_eq!(
-        drain(&mut sub).await.iter().map(number).collect::<Vec<_>>(),
-        [1, 2]
-    );
+    assert_eq!(drain(&mut sub).await.iter().map(number).collect::<Vec<_>>(), [1, 2]);
 }
 
 #[tokio::test]
@@ -381,10 +311,7 @@ async fn publish_waits_for_the_slowest_group() {
     bus.ack(&fast_delivery.receipt).await.unwrap();
 
     let mut second = bus.publish(unkeyed(&orders(), 1));
-    assert!(
-        poll_once(&mut second).await.is_none(),
-        "the slow group is full"
-    );
+    assert!(poll_once(&mut second).await.is_none(), "the slow group is full");
 
     let slow_delivery = ready(&mut slow).await;
     bus.ack(&slow_delivery.receipt).await.unwrap();
@@ -421,26 +348,14 @@ async fn publish_batch_keeps_order_per_partition() {
     let mut sub = bus.subscribe(&group("g"), &[orders()]).await.unwrap();
     let keys = ["a", "b", "c", "d"];
 
-    bus.publish_batch(
-        (0..40)
-            .map(|n| keyed(&orders(), keys[n as usize % 4], n))
-            .collect(),
-    )
-    .await
-    .unwrap();
+    bus.publish_batch((0..40).map(|n| keyed(&orders(), keys[n as usize % 4], n)).collect()).await.unwrap();
 
     let mut by_partition: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for delivery in drain(&mut sub).await {
-        by_partition
-            .entry(delivery.receipt.partition)
-            .or_default()
-            .push(number(&delivery));
+        by_partition.entry(delivery.receipt.partition).or_default().push(number(&delivery));
     }
     assert_eq!(by_partition.values().map(Vec::len).sum::<usize>(), 40);
-    assert!(
-        by_partition.values().all(|numbers| numbers.is_sorted()),
-        "{by_partition:?}"
-    );
+    assert!(by_partition.values().all(|numbers| numbers.is_sorted()), "{by_partition:?}");
 }
 
 #[tokio::test]
@@ -454,11 +369,7 @@ async fn acking_twice_is_an_unknown_receipt() {
 
     assert_eq!(
         bus.ack(&delivery.receipt).await,
-        Err(BusError::UnknownReceipt {
-            topic: orders().to_string(),
-            partition: 0,
-            offset: 0
-        })
+        Err(BusError::UnknownReceipt { topic: orders().to_string(), partition: 0, offset: 0 })
     );
 }
 
@@ -481,13 +392,7 @@ async fn acking_a_receipt_that_was_never_delivered_is_an_unknown_receipt() {
         receipt("other", orders(), 0, 0),
         receipt("g", topic("onex.acme.unseen.cmd.v1"), 0, 0),
     ] {
-        assert!(
-            matches!(
-                bus.ack(&unknown).await,
-                Err(BusError::UnknownReceipt { .. })
-            ),
-            "{unknown:?}"
-        );
+        assert!(matches!(bus.ack(&unknown).await, Err(BusError::UnknownReceipt { .. })), "{unknown:?}");
     }
 }
 
@@ -503,10 +408,7 @@ async fn acks_may_come_out_of_order() {
         bus.ack(&deliveries[index].receipt).await.unwrap();
     }
 
-    assert!(matches!(
-        bus.ack(&deliveries[2].receipt).await,
-        Err(BusError::UnknownReceipt { .. })
-    ));
+    assert!(matches!(bus.ack(&deliveries[2].receipt).await, Err(BusError::UnknownReceipt { .. })));
     let stats = bus.stats();
     let partition = stats.group_topic(&g, &orders())[0];
     assert_eq!((partition.acked, partition.lag()), (3, 0));
@@ -519,22 +421,12 @@ async fn history_keeps_only_the_last_entries_with_increasing_sequence_numbers() 
     let bus = bus(1, 8, 3);
     let payments = topic("onex.acme.payments.evt.v1");
 
-    publish_all(
-        &bus,
-        [
-            unkeyed(&orders(), 0),
-            unkeyed(&payments, 1),
-            unkeyed(&orders(), 2),
-        ],
-    )
-    .await;
+    publish_all(&bus, [unkeyed(&orders(), 0), unkeyed(&payments, 1), unkeyed(&orders(), 2)]).await;
     publish_all(&bus, [unkeyed(&payments, 3), unkeyed(&orders(), 4)]).await;
 
     let history = bus.history();
-    let summary: Vec<(u64, &str, u32, u64)> = history
-        .iter()
-        .map(|e| (e.sequence, e.topic().as_str(), e.partition, e.offset))
-        .collect();
+    let summary: Vec<(u64, &str, u32, u64)> =
+        history.iter().map(|e| (e.sequence, e.topic().as_str(), e.partition, e.offset)).collect();
     assert_eq!(
         summary,
         [
@@ -543,13 +435,7 @@ async fn history_keeps_only_the_last_entries_with_increasing_sequence_numbers() 
             (4, "onex.acme.orders.cmd.v1", 0, 2),
         ]
     );
-    assert_eq!(
-        history
-            .iter()
-            .map(|e| e.message.payload.clone())
-            .collect::<Vec<_>>(),
-        ["2", "3", "4"]
-    );
+    assert_eq!(history.iter().map(|e| e.message.payload.clone()).collect::<Vec<_>>(), ["2", "3", "4"]);
 }
 
 #[tokio::test]
@@ -587,21 +473,12 @@ async fn close_drains_queued_deliveries_then_ends() {
 
     bus.close().await;
 
-    assert_eq!(
-        bus.publish(unkeyed(&orders(), 3)).await,
-        Err(BusError::Closed)
-    );
-    assert!(matches!(
-        bus.subscribe(&g, &[orders()]).await,
-        Err(BusError::Closed)
-    ));
+    assert_eq!(bus.publish(unkeyed(&orders(), 3)).await, Err(BusError::Closed));
+    assert!(matches!(bus.subscribe(&g, &[orders()]).await, Err(BusError::Closed)));
     assert_eq!(number(&ready(&mut sub).await), 1);
     assert_eq!(number(&ready(&mut sub).await), 2);
     assert!(matches!(next_now(&mut sub).await, Some(None)));
-    assert!(
-        matches!(next_now(&mut sub).await, Some(None)),
-        "stays ended"
-    );
+    assert!(matches!(next_now(&mut sub).await, Some(None)), "stays ended");
     // In-flight work can still be acked after close.
     bus.ack(&in_flight.receipt).await.unwrap();
     assert!(!bus.health().ready);
@@ -635,10 +512,7 @@ async fn close_fails_a_publish_waiting_for_room() {
 #[tokio::test]
 async fn health_is_ready_until_closed() {
     let bus = bus(1, 8, 0);
-    let _sub = bus
-        .subscribe(&group("g"), &[orders(), topic("onex.acme.payments.evt.v1")])
-        .await
-        .unwrap();
+    let _sub = bus.subscribe(&group("g"), &[orders(), topic("onex.acme.payments.evt.v1")]).await.unwrap();
     assert!(bus.health().ready);
     assert_eq!(bus.health().detail, "memory bus: 2 topics, 1 group");
 
@@ -661,23 +535,15 @@ async fn stats_count_queued_in_flight_and_acked_per_partition() {
     let stats = bus.stats();
 
     assert_eq!(stats.published(&orders()), 6);
-    let counts: Vec<(u32, usize, usize, u64)> = stats
-        .group_topic(&g, &orders())
-        .iter()
-        .map(|s| (s.partition, s.queued, s.in_flight, s.acked))
-        .collect();
+    let counts: Vec<(u32, usize, usize, u64)> =
+        stats.group_topic(&g, &orders()).iter().map(|s| (s.partition, s.queued, s.in_flight, s.acked)).collect();
     assert_eq!(counts, [(0, 2, 0, 1), (1, 2, 1, 0)]);
 }
 
 /// Publishes `total` messages from `producers` tasks while `members` per
 /// group consume, hold the odd delivery back and ack out of order, then
 /// checks every group got every message exactly once and the counters agree.
-async fn run_accounting(
-    config: MemoryBusConfig,
-    total: u64,
-    producers: u64,
-    groups: &[(&'static str, usize)],
-) {
+async fn run_accounting(config: MemoryBusConfig, total: u64, producers: u64, groups: &[(&'static str, usize)]) {
     let bus = MemoryBus::new(config);
     let hold_back = config.queue_capacity.get() > 1;
     let mut consumers = tokio::task::JoinSet::new();
@@ -715,11 +581,8 @@ async fn run_accounting(
         publishers.spawn(async move {
             for n in (producer..total).step_by(producers as usize) {
                 // A mix of keyed and unkeyed traffic.
-                let message = if n % 4 == 0 {
-                    unkeyed(&orders(), n)
-                } else {
-                    keyed(&orders(), &format!("k{}", n % 7), n)
-                };
+                let message =
+                    if n % 4 == 0 { unkeyed(&orders(), n) } else { keyed(&orders(), &format!("k{}", n % 7), n) };
                 bus.publish(message).await.unwrap();
             }
         });
@@ -741,15 +604,8 @@ async fn run_accounting(
         numbers.sort_unstable();
         assert_eq!(*numbers, (0..total).collect::<Vec<_>>(), "group {name}");
         let partitions = stats.group_topic(&group(name), &orders());
-        assert_eq!(
-            partitions.iter().map(|p| p.acked).sum::<u64>(),
-            total,
-            "group {name}"
-        );
-        assert!(
-            partitions.iter().all(|p| p.lag() == 0),
-            "group {name}: {partitions:?}"
-        );
+        assert_eq!(partitions.iter().map(|p| p.acked).sum::<u64>(), total, "group {name}");
+        assert!(partitions.iter().all(|p| p.lag() == 0), "group {name}: {partitions:?}");
     }
 }
 
@@ -762,14 +618,9 @@ async fn counts_add_up_after_consuming_everything() {
                 partitions: NonZeroUsize::new(partitions).unwrap(),
                 history: 16,
             };
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                run_accounting(config, 600, 2, &[("a", 1), ("b", 2)]),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                panic!("stalled with {partitions} partitions, capacity {capacity}")
-            });
+            tokio::time::timeout(Duration::from_secs(30), run_accounting(config, 600, 2, &[("a", 1), ("b", 2)]))
+                .await
+                .unwrap_or_else(|_| panic!("stalled with {partitions} partitions, capacity {capacity}"));
         }
     }
 }
@@ -781,10 +632,7 @@ async fn counts_add_up_under_parallel_publishers_and_consumers() {
         partitions: NonZeroUsize::new(4).unwrap(),
         history: 100,
     };
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        run_accounting(config, 20_000, 3, &[("a", 2), ("b", 3)]),
-    )
-    .await
-    .expect("no lost wake-up stalls the bus");
+    tokio::time::timeout(Duration::from_secs(60), run_accounting(config, 20_000, 3, &[("a", 2), ("b", 3)]))
+        .await
+        .expect("no lost wake-up stalls the bus");
 }

@@ -26,9 +26,7 @@ const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
 /// 64-bit FNV-1a: the stable key hash behind partition selection.
 pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(FNV_OFFSET_BASIS, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
-    })
+    bytes.iter().fold(FNV_OFFSET_BASIS, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME))
 }
 
 #[derive(Debug)]
@@ -57,16 +55,9 @@ pub(super) struct PartitionState {
 impl Topic {
     pub(super) fn new(name: TopicName, partitions: u32) -> Self {
         let partitions = (0..partitions)
-            .map(|_| Partition {
-                state: Mutex::new(PartitionState::default()),
-                space: Notify::new(),
-            })
+            .map(|_| Partition { state: Mutex::new(PartitionState::default()), space: Notify::new() })
             .collect();
-        Self {
-            name,
-            partitions,
-            round_robin: AtomicUsize::new(0),
-        }
+        Self { name, partitions, round_robin: AtomicUsize::new(0) }
     }
 
     pub(super) fn name(&self) -> &TopicName {
@@ -91,10 +82,7 @@ impl Topic {
             None => self.round_robin.fetch_add(1, Ordering::Relaxed) % count,
         };
         // `index < count` and `new` built at most `u32::MAX` partitions.
-        (
-            u32::try_from(index).unwrap_or(u32::MAX),
-            &self.partitions[index],
-        )
+        (u32::try_from(index).unwrap_or(u32::MAX), &self.partitions[index])
     }
 }
 

@@ -70,7 +70,12 @@ pub async fn run(args: &BenchArgs) -> std::process::ExitCode {
 }
 
 fn sample_envelope() -> Envelope {
-    let mut e = Envelope::command(&UuidV7Ids, &SystemClock::new(), "local.echo", json!({"order_id": "o-1842", "customer": "ada", "amount_cents": 12_999, "items": ["sku-1", "sku-2"]}));
+    let mut e = Envelope::command(
+        &UuidV7Ids,
+        &SystemClock::new(),
+        "local.echo",
+        json!({"order_id": "o-1842", "customer": "ada", "amount_cents": 12_999, "items": ["sku-1", "sku-2"]}),
+    );
     e.source_node = Some("bench-client".into());
     e.metadata.traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
     e.metadata.request_id = Some("req-1842".into());
@@ -132,7 +137,11 @@ async fn start_host(nodes: usize) -> Result<RunningHost, String> {
             (format!("local.idle{i}"), vec![format!("onex.bench.idle{i}.cmd.v1").parse().map_err(|e| format!("{e}"))?])
         };
         let node = EffectNode::builder().route(Operation::new(op), local.clone()).build();
-        builder = builder.node(NodeId::new(format!("node{i}")), Arc::new(node), NodeOptions { subscribe, ..NodeOptions::default() });
+        builder = builder.node(
+            NodeId::new(format!("node{i}")),
+            Arc::new(node),
+            NodeOptions { subscribe, ..NodeOptions::default() },
+        );
     }
     builder.build().map_err(|e| e.to_string())?.start().await.map_err(|e| e.to_string())
 }
@@ -142,9 +151,14 @@ async fn rss_idle_nodes(nodes: usize) -> Result<(), String> {
     tokio::task::yield_now().await;
     let rss = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .unwrap_or(0);
-    println!("{}", json!({"scenario": "rss_idle_10_nodes", "nodes": nodes, "rss_bytes": rss * 1024, "rss_mib": (rss as f64 / 1024.0 * 10.0).round() / 10.0}));
+    println!(
+        "{}",
+        json!({"scenario": "rss_idle_10_nodes", "nodes": nodes, "rss_bytes": rss * 1024, "rss_mib": (rss as f64 / 1024.0 * 10.0).round() / 10.0})
+    );
     host.shutdown().await;
     Ok(())
 }
@@ -152,9 +166,10 @@ async fn rss_idle_nodes(nodes: usize) -> Result<(), String> {
 async fn roundtrip(n: u64, in_flight: usize, floor: Option<f64>) -> Result<(), String> {
     let host = start_host(1).await?;
     let input: TopicName = INPUT.parse().map_err(|e| format!("{e}"))?;
-    let mut client = Client::connect(Arc::clone(host.bus()), "bench-client", &host.output_topics(), &[host.dlq_topic().clone()])
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut client =
+        Client::connect(Arc::clone(host.bus()), "bench-client", &host.output_topics(), &[host.dlq_topic().clone()])
+            .await
+            .map_err(|e| e.to_string())?;
     let sender = client.sender();
     // Requests are serialized up front so the timing covers the host, not request building.
     let template = sample_envelope();

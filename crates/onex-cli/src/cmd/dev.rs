@@ -9,7 +9,10 @@ use super::session::{Input, Session};
 
 pub async fn run(path: &Path, topic: Option<&str>) -> ExitCode {
     let Some(mut s) = Session::start(path, topic, "onex-dev").await else { return ExitCode::FAILURE };
-    eprintln!("onex dev: sending to {}; type `OPERATION {{json}}` or a JSON envelope per line, Ctrl-D to finish.", s.topic());
+    eprintln!(
+        "onex dev: sending to {}; type `OPERATION {{json}}` or a JSON envelope per line, Ctrl-D to finish.",
+        s.topic()
+    );
     s.pump(
         Input::Stdin,
         |topic, envelope| {
@@ -38,7 +41,9 @@ fn describe(outcome: &Outcome) -> String {
                 Some(err) => format!("← {topic}  error  {node}  {} ({}): {}", err.code, err.class, err.message),
             }
         }
-        Outcome::DeadLetter { topic, record } => format!("✗ {topic}  dead letter  {}: {}", record.error_code, record.reason),
+        Outcome::DeadLetter { topic, record } => {
+            format!("✗ {topic}  dead letter  {}: {}", record.error_code, record.reason)
+        }
         Outcome::Unreadable { topic, reason } => format!("? {topic}  unreadable: {reason}"),
     }
 }

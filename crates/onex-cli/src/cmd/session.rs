@@ -38,12 +38,15 @@ impl Session {
     pub async fn start(path: &Path, topic: Option<&str>, group: &str) -> Option<Self> {
         let loaded = contract::load(path)?;
         let convention = loaded.contract.runtime.topic_convention;
-        let host = RuntimeHost::builder().contract(loaded.contract).build().map_err(|e| eprintln!("error: {e}")).ok()?;
+        let host =
+            RuntimeHost::builder().contract(loaded.contract).build().map_err(|e| eprintln!("error: {e}")).ok()?;
         let host = host.start().await.map_err(|e| eprintln!("error: {e}")).ok()?;
         let outputs = host.output_topics();
         let dlq = vec![host.dlq_topic().clone()];
-        let client =
-            Client::connect(Arc::clone(host.bus()), group, &outputs, &dlq).await.map_err(|e| eprintln!("error: {e}")).ok()?;
+        let client = Client::connect(Arc::clone(host.bus()), group, &outputs, &dlq)
+            .await
+            .map_err(|e| eprintln!("error: {e}"))
+            .ok()?;
         let topic = match topic {
             Some(raw) => TopicName::parse(raw, convention)
                 .map_err(|e| eprintln!("error: --topic: {e}\n  = hint: {}", e.hint(convention)))
@@ -61,7 +64,12 @@ impl Session {
     /// Sends every envelope of `input` and hands each outcome to `on_outcome`,
     /// returning when input is exhausted and every sent envelope was answered.
     /// Sending runs in its own task so a full outcome queue can never block it.
-    pub async fn pump(&mut self, input: Input, on_sent: impl Fn(&TopicName, &Envelope), mut on_outcome: impl FnMut(&Outcome)) {
+    pub async fn pump(
+        &mut self,
+        input: Input,
+        on_sent: impl Fn(&TopicName, &Envelope),
+        mut on_outcome: impl FnMut(&Outcome),
+    ) {
         let (tx, mut events) = mpsc::channel::<Event>(256);
         let sender = self.client.sender();
         let topic = self.topic.clone();

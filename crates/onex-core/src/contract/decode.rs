@@ -15,11 +15,7 @@ use crate::topic::{TopicConvention, TopicName};
 
 /// `path.key`, or `key` at the root.
 pub fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 /// `path[i]`.
@@ -66,10 +62,7 @@ pub struct Fields<'n> {
 impl<'n> Fields<'n> {
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
 
     /// The value under the first of `keys` present, with the key used.
@@ -79,10 +72,7 @@ impl<'n> Fields<'n> {
 
     /// Where `key` is written, or where the map starts.
     pub fn key_pos(&self, key: &str) -> Pos {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map_or(self.node.pos, |(k, _)| k.pos)
+        self.entries.iter().find(|(k, _)| k.name == key).map_or(self.node.pos, |(k, _)| k.pos)
     }
 
     /// Whether `key` is present.
@@ -100,10 +90,7 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(file: &'a Path) -> Self {
-        Self {
-            file,
-            diags: Vec::new(),
-        }
+        Self { file, diags: Vec::new() }
     }
 
     pub fn into_diagnostics(self) -> Vec<Diagnostic> {
@@ -140,44 +127,21 @@ impl<'a> Decoder<'a> {
         });
     }
 
-    pub fn error(
-        &mut self,
-        pos: Pos,
-        path: &str,
-        message: String,
-        hint: Option<String>,
-        fix: Option<String>,
-    ) {
+    pub fn error(&mut self, pos: Pos, path: &str, message: String, hint: Option<String>, fix: Option<String>) {
         self.record(Severity::Error, pos, path, message, hint, fix);
     }
 
-    pub fn warning(
-        &mut self,
-        pos: Pos,
-        path: &str,
-        message: String,
-        hint: Option<String>,
-        fix: Option<String>,
-    ) {
+    pub fn warning(&mut self, pos: Pos, path: &str, message: String, hint: Option<String>, fix: Option<String>) {
         self.record(Severity::Warning, pos, path, message, hint, fix);
     }
 
-    pub fn info(
-        &mut self,
-        pos: Pos,
-        path: &str,
-        message: String,
-        hint: Option<String>,
-        fix: Option<String>,
-    ) {
+    pub fn info(&mut self, pos: Pos, path: &str, message: String, hint: Option<String>, fix: Option<String>) {
         self.record(Severity::Info, pos, path, message, hint, fix);
     }
 
     fn wrong_type(&mut self, node: &Node, path: &str, expected: &str) {
         let hint = match &node.kind {
-            Kind::String(s)
-                if !node.plain && !matches!(super::yaml::type_plain(s), Kind::String(_)) =>
-            {
+            Kind::String(s) if !node.plain && !matches!(super::yaml::type_plain(s), Kind::String(_)) => {
                 Some(format!("`{s}` is quoted, which makes it a string"))
             }
             Kind::Float(_) | Kind::Int(_) | Kind::Bool(_) if expected == "a string" => {
@@ -193,11 +157,7 @@ impl<'a> Decoder<'a> {
         self.error(
             node.pos,
             path,
-            format!(
-                "`{}` must be {expected}, found {}",
-                last_segment(path),
-                node.type_name()
-            ),
+            format!("`{}` must be {expected}, found {}", last_segment(path), node.type_name()),
             hint,
             Some(fix),
         );
@@ -322,10 +282,7 @@ impl<'a> Decoder<'a> {
             self.error(
                 node.pos,
                 path,
-                format!(
-                    "`{}` is {f}; it must be a finite number greater than {min}",
-                    last_segment(path)
-                ),
+                format!("`{}` is {f}; it must be a finite number greater than {min}", last_segment(path)),
                 None,
                 Some(format!("write a number greater than {min}")),
             );
@@ -335,12 +292,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// One of `allowed` (compared case-insensitively); returns the allowed spelling.
-    pub fn one_of(
-        &mut self,
-        node: &Node,
-        path: &str,
-        allowed: &[&'static str],
-    ) -> Option<&'static str> {
+    pub fn one_of(&mut self, node: &Node, path: &str, allowed: &[&'static str]) -> Option<&'static str> {
         let s = self.string(node, path)?;
         if let Some(found) = allowed.iter().find(|a| a.eq_ignore_ascii_case(&s)) {
             return Some(found);
@@ -349,11 +301,7 @@ impl<'a> Decoder<'a> {
         self.error(
             node.pos,
             path,
-            format!(
-                "`{}` is `{s}`, which is not one of: {}",
-                last_segment(path),
-                allowed.join(", ")
-            ),
+            format!("`{}` is `{s}`, which is not one of: {}", last_segment(path), allowed.join(", ")),
             guess.map(|g| format!("did you mean `{g}`?")),
             Some(format!("write one of: {}", allowed.join(", "))),
         );
@@ -362,13 +310,7 @@ impl<'a> Decoder<'a> {
 
     /// A topic name under `convention`; `None` accepts either convention
     /// (a node contract validated on its own, without a runtime contract).
-    pub fn topic(
-        &mut self,
-        raw: &str,
-        pos: Pos,
-        path: &str,
-        convention: Option<TopicConvention>,
-    ) -> Option<TopicName> {
+    pub fn topic(&mut self, raw: &str, pos: Pos, path: &str, convention: Option<TopicConvention>) -> Option<TopicName> {
         let first = convention.unwrap_or(TopicConvention::TenantDomain);
         let err = match TopicName::parse(raw, first) {
             Ok(t) => return Some(t),
@@ -397,10 +339,7 @@ impl<'a> Decoder<'a> {
             path,
             err.to_string(),
             Some(hint),
-            Some(format!(
-                "rename the topic to the form `{}`",
-                first.pattern()
-            )),
+            Some(format!("rename the topic to the form `{}`", first.pattern())),
         );
         None
     }
@@ -409,11 +348,7 @@ impl<'a> Decoder<'a> {
     pub fn required<'n>(&mut self, fields: &Fields<'n>, key: &str, path: &str) -> Option<&'n Node> {
         let found = fields.get(key);
         if found.is_none() {
-            let within = if path.is_empty() {
-                "at the top level".to_owned()
-            } else {
-                format!("under `{path}`")
-            };
+            let within = if path.is_empty() { "at the top level".to_owned() } else { format!("under `{path}`") };
             self.error(
                 fields.node.pos,
                 &join(path, key),
@@ -438,11 +373,7 @@ impl<'a> Decoder<'a> {
     /// Reports `key` as unknown at `path`.
     pub fn unknown_key(&mut self, key: &Key, path: &str, allowed: &[&str]) {
         let guess = did_you_mean(&key.name, allowed);
-        let within = if path.is_empty() {
-            "at the top level".to_owned()
-        } else {
-            format!("in `{path}`")
-        };
+        let within = if path.is_empty() { "at the top level".to_owned() } else { format!("in `{path}`") };
         let hint = match guess {
             Some(g) => format!("did you mean `{g}`?"),
             None => format!("allowed keys {within}: {}", allowed.join(", ")),
@@ -472,9 +403,7 @@ mod tests {
     use crate::contract::yaml::parse;
 
     fn root(src: &str) -> Node {
-        parse(src, Path::new("c.yaml"))
-            .0
-            .unwrap_or_else(|| panic!("bad yaml"))
+        parse(src, Path::new("c.yaml")).0.unwrap_or_else(|| panic!("bad yaml"))
     }
 
     #[test]
@@ -486,10 +415,7 @@ mod tests {
 
     #[test]
     fn did_you_mean_finds_close_keys_only() {
-        assert_eq!(
-            did_you_mean("handlrs", &["name", "handlers", "nodes"]),
-            Some("handlers")
-        );
+        assert_eq!(did_you_mean("handlrs", &["name", "handlers", "nodes"]), Some("handlers"));
         assert_eq!(did_you_mean("zzzzzz", &["name", "handlers"]), None);
     }
 
@@ -497,22 +423,14 @@ mod tests {
     fn deny_unknown_reports_every_unknown_key_with_a_suggestion() {
         let node = root("nme: a\nhandlrs: []\nfoo: 1\n");
         let mut d = Decoder::new(Path::new("c.yaml"));
-        let fields = d
-            .map(&node, "runtime")
-            .unwrap_or_else(|| panic!("not a map"));
+        let fields = d.map(&node, "runtime").unwrap_or_else(|| panic!("not a map"));
         d.deny_unknown(&fields, "runtime", &["name", "handlers"]);
         let diags = d.into_diagnostics();
         assert_eq!(diags.len(), 3);
         assert_eq!(diags[1].line, 2);
         assert_eq!(diags[1].path, "runtime.handlrs");
         assert_eq!(diags[1].hint.as_deref(), Some("did you mean `handlers`?"));
-        assert!(
-            diags[2]
-                .hint
-                .as_deref()
-                .unwrap_or("")
-                .contains("allowed keys")
-        );
+        assert!(diags[2].hint.as_deref().unwrap_or("").contains("allowed keys"));
     }
 
     #[test]
@@ -530,11 +448,7 @@ mod tests {
         let node = root("p: 0\n");
         let mut d = Decoder::new(Path::new("c.yaml"));
         assert_eq!(node.get("p").and_then(|n| d.int(n, "x.p", 1..=1024)), None);
-        assert!(
-            d.into_diagnostics()[0]
-                .message
-                .contains("between 1 and 1024")
-        );
+        assert!(d.into_diagnostics()[0].message.contains("between 1 and 1024"));
     }
 
     #[test]
@@ -542,14 +456,8 @@ mod tests {
         let node = root("a: PROD\nb: prdo\n");
         let mut d = Decoder::new(Path::new("c.yaml"));
         let allowed = ["dev", "staging", "prod"];
-        assert_eq!(
-            node.get("a").and_then(|n| d.one_of(n, "a", &allowed)),
-            Some("prod")
-        );
+        assert_eq!(node.get("a").and_then(|n| d.one_of(n, "a", &allowed)), Some("prod"));
         assert_eq!(node.get("b").and_then(|n| d.one_of(n, "b", &allowed)), None);
-        assert_eq!(
-            d.into_diagnostics()[0].hint.as_deref(),
-            Some("did you mean `prod`?")
-        );
+        assert_eq!(d.into_diagnostics()[0].hint.as_deref(), Some("did you mean `prod`?"));
     }
 }

@@ -45,15 +45,7 @@ impl fmt::Display for Diagnostic {
             Severity::Warning => "warning",
             Severity::Info => "info",
         };
-        write!(
-            f,
-            "{sev}: {}:{}:{}: {}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.path,
-            self.message
-        )
+        write!(f, "{sev}: {}:{}:{}: {}: {}", self.file.display(), self.line, self.column, self.path, self.message)
     }
 }
 
@@ -65,9 +57,6 @@ pub struct Diagnostics(pub Vec<Diagnostic>);
 impl Diagnostics {
     /// How many diagnostics are errors.
     pub fn error_count(&self) -> usize {
-        self.0
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count()
+        self.0.iter().filter(|d| d.severity == Severity::Error).count()
     }
 }

@@ -39,33 +39,12 @@ const STATE_KEYS: [&str; 10] = [
     "version",
     "timeout_ms",
 ];
-const TRANSITION_KEYS: [&str; 8] = [
-    "from_state",
-    "to_state",
-    "trigger",
-    "description",
-    "conditions",
-    "actions",
-    "transition_name",
-    "version",
-];
-const CONDITION_KEYS: [&str; 6] = [
-    "condition_name",
-    "expression",
-    "required",
-    "description",
-    "condition_type",
-    "version",
-];
-const ACTION_KEYS: [&str; 7] = [
-    "action_name",
-    "action_type",
-    "is_critical",
-    "timeout_ms",
-    "version",
-    "description",
-    "parameters",
-];
+const TRANSITION_KEYS: [&str; 8] =
+    ["from_state", "to_state", "trigger", "description", "conditions", "actions", "transition_name", "version"];
+const CONDITION_KEYS: [&str; 6] =
+    ["condition_name", "expression", "required", "description", "condition_type", "version"];
+const ACTION_KEYS: [&str; 7] =
+    ["action_name", "action_type", "is_critical", "timeout_ms", "version", "description", "parameters"];
 
 /// Validates the state machine at `path`, reporting every problem.
 pub fn validate(node: &Node, path: &str, d: &mut Decoder<'_>) {
@@ -97,27 +76,28 @@ pub fn validate(node: &Node, path: &str, d: &mut Decoder<'_>) {
             }
         }
     }
-    let check_state = |d: &mut Decoder<'_>, n: &Node, at: &str, wildcard: bool| {
-        let Some(s) = d.non_empty_string(n, at) else {
-            return;
+    let check_state =
+        |d: &mut Decoder<'_>, n: &Node, at: &str, wildcard: bool| {
+            let Some(s) = d.non_empty_string(n, at) else {
+                return;
+            };
+            if (wildcard && s == "*") || states.is_empty() || states.contains(&s) {
+                return;
+            }
+            let mut known: Vec<&str> = states.iter().map(String::as_str).collect();
+            known.sort_unstable();
+            let guess = super::decode::did_you_mean(&s, &known);
+            d.error(
+                n.pos,
+                at,
+                format!("state `{s}` is not declared in `states`"),
+                Some(guess.map_or_else(
+                    || format!("declared states: {}", known.join(", ")),
+                    |g| format!("did you mean `{g}`?"),
+                )),
+                Some("declare the state, or use one of the declared ones".into()),
+            );
         };
-        if (wildcard && s == "*") || states.is_empty() || states.contains(&s) {
-            return;
-        }
-        let mut known: Vec<&str> = states.iter().map(String::as_str).collect();
-        known.sort_unstable();
-        let guess = super::decode::did_you_mean(&s, &known);
-        d.error(
-            n.pos,
-            at,
-            format!("state `{s}` is not declared in `states`"),
-            Some(guess.map_or_else(
-                || format!("declared states: {}", known.join(", ")),
-                |g| format!("did you mean `{g}`?"),
-            )),
-            Some("declare the state, or use one of the declared ones".into()),
-        );
-    };
     if let Some(n) = d.required(&m, "initial_state", path) {
         check_state(d, n, &join(path, "initial_state"), false);
     }
@@ -142,10 +122,7 @@ pub fn validate(node: &Node, path: &str, d: &mut Decoder<'_>) {
             if let Some(n) = d.required(&t, "trigger", &p) {
                 d.non_empty_string(n, &join(&p, "trigger"));
             }
-            for (key, allowed) in [
-                ("conditions", &CONDITION_KEYS[..]),
-                ("actions", &ACTION_KEYS[..]),
-            ] {
+            for (key, allowed) in [("conditions", &CONDITION_KEYS[..]), ("actions", &ACTION_KEYS[..])] {
                 let Some(list) = t.get(key) else { continue };
                 let lp = join(&p, key);
                 for (j, c) in d.list(list, &lp).unwrap_or_default().iter().enumerate() {

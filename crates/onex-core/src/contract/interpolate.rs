@@ -28,16 +28,10 @@ pub fn interpolate(node: &mut Node, path: &str, sources: &dyn Sources, d: &mut D
             if !s.contains('$') {
                 return;
             }
-            let Some(out) = expand(s, sources, |msg, hint, fix| {
-                d.error(node.pos, path, msg, hint, fix)
-            }) else {
+            let Some(out) = expand(s, sources, |msg, hint, fix| d.error(node.pos, path, msg, hint, fix)) else {
                 return;
             };
-            node.kind = if node.plain {
-                type_plain(&out)
-            } else {
-                Kind::String(out)
-            };
+            node.kind = if node.plain { type_plain(&out) } else { Kind::String(out) };
         }
         Kind::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -46,11 +40,7 @@ pub fn interpolate(node: &mut Node, path: &str, sources: &dyn Sources, d: &mut D
         }
         Kind::Map(entries) => {
             for (k, v) in entries.iter_mut() {
-                let p = if path.is_empty() {
-                    k.name.clone()
-                } else {
-                    format!("{path}.{}", k.name)
-                };
+                let p = if path.is_empty() { k.name.clone() } else { format!("{path}.{}", k.name) };
                 interpolate(v, &p, sources, d);
             }
         }
@@ -100,31 +90,20 @@ fn expand(
         if !is_var_name(name) {
             report(
                 format!("`${{{body}}}` is not a valid placeholder"),
-                Some(
-                    "variable names are letters, digits and `_`, not starting with a digit".into(),
-                ),
+                Some("variable names are letters, digits and `_`, not starting with a digit".into()),
                 Some("write `${VAR}`, `${VAR:-default}`, or `$$` for a literal `$`".into()),
             );
             ok = false;
             continue;
         }
-        match (
-            sources
-                .env(name)
-                .filter(|v| !v.is_empty() || default.is_none()),
-            default,
-        ) {
+        match (sources.env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
             (Some(value), _) => out.push_str(&value),
             (None, Some(default)) => out.push_str(default),
             (None, None) => {
                 report(
                     format!("environment variable `{name}` is not set"),
-                    Some(format!(
-                        "`${{{body}}}` has no default, so `{name}` must be set when the contract is loaded"
-                    )),
-                    Some(format!(
-                        "`export {name}=...`, or add a default: `${{{name}:-value}}`"
-                    )),
+                    Some(format!("`${{{body}}}` has no default, so `{name}` must be set when the contract is loaded")),
+                    Some(format!("`export {name}=...`, or add a default: `${{{name}:-value}}`")),
                 );
                 ok = false;
             }
@@ -153,9 +132,7 @@ fn split_placeholder(body: &str) -> (&str, Option<&str>) {
 
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -181,27 +158,19 @@ mod tests {
     fn unquoted_placeholder_with_default_becomes_an_integer() {
         let (root, diags) = run("timeout_ms: ${T:-30}\n", &[]);
         assert!(diags.is_empty());
-        assert_eq!(
-            root.get("timeout_ms").map(|n| &n.kind),
-            Some(&Kind::Int(30))
-        );
+        assert_eq!(root.get("timeout_ms").map(|n| &n.kind), Some(&Kind::Int(30)));
     }
 
     #[test]
     fn quoted_placeholder_stays_a_string() {
         let (root, _) = run("t: \"${T:-30}\"\n", &[]);
-        assert_eq!(
-            root.get("t").map(|n| &n.kind),
-            Some(&Kind::String("30".into()))
-        );
+        assert_eq!(root.get("t").map(|n| &n.kind), Some(&Kind::String("30".into())));
     }
 
     #[test]
     fn set_variable_wins_over_default() {
-        let (root, _) = run(
-            "a: ${T:-30}\nb: \"x-${env.NAME:none}-y\"\nc: ${env.FLAG:false}\n",
-            &[("T", "45"), ("NAME", "n")],
-        );
+        let (root, _) =
+            run("a: ${T:-30}\nb: \"x-${env.NAME:none}-y\"\nc: ${env.FLAG:false}\n", &[("T", "45"), ("NAME", "n")]);
         assert_eq!(root.get("a").map(|n| &n.kind), Some(&Kind::Int(45)));
         assert_eq!(root.get("b").and_then(Node::as_str), Some("x-n-y"));
         assert_eq!(root.get("c").map(|n| &n.kind), Some(&Kind::Bool(false)));
@@ -212,45 +181,27 @@ mod tests {
         let (_, diags) = run("runtime:\n  event_bus:\n    url: \"${KAFKA_URL}\"\n", &[]);
         assert_eq!(diags.len(), 1);
         let d = &diags[0];
-        assert_eq!(
-            (d.line, d.column, d.path.as_str()),
-            (3, 10, "runtime.event_bus.url")
-        );
+        assert_eq!((d.line, d.column, d.path.as_str()), (3, 10, "runtime.event_bus.url"));
         assert!(d.message.contains("`KAFKA_URL`"));
         assert!(d.fix.as_deref().unwrap_or("").contains("export KAFKA_URL="));
-        assert!(
-            d.fix
-                .as_deref()
-                .unwrap_or("")
-                .contains("${KAFKA_URL:-value}")
-        );
+        assert!(d.fix.as_deref().unwrap_or("").contains("${KAFKA_URL:-value}"));
     }
 
     #[test]
     fn operation_templates_are_left_untouched() {
-        let src =
-            "a: \"${envelope.correlation_id}\"\nb: \"${payload.url}\"\nc: \"${input.node_id}\"\n";
+        let src = "a: \"${envelope.correlation_id}\"\nb: \"${payload.url}\"\nc: \"${input.node_id}\"\n";
         let (root, diags) = run(src, &[]);
         assert!(diags.is_empty());
-        assert_eq!(
-            root.get("a").and_then(Node::as_str),
-            Some("${envelope.correlation_id}")
-        );
+        assert_eq!(root.get("a").and_then(Node::as_str), Some("${envelope.correlation_id}"));
         assert_eq!(root.get("b").and_then(Node::as_str), Some("${payload.url}"));
-        assert_eq!(
-            root.get("c").and_then(Node::as_str),
-            Some("${input.node_id}")
-        );
+        assert_eq!(root.get("c").and_then(Node::as_str), Some("${input.node_id}"));
     }
 
     #[test]
     fn double_dollar_escapes_a_literal_dollar() {
         let (root, diags) = run("a: \"cost $$5 and $${HOME}\"\nb: \"$x\"\n", &[]);
         assert!(diags.is_empty());
-        assert_eq!(
-            root.get("a").and_then(Node::as_str),
-            Some("cost $5 and ${HOME}")
-        );
+        assert_eq!(root.get("a").and_then(Node::as_str), Some("cost $5 and ${HOME}"));
         assert_eq!(root.get("b").and_then(Node::as_str), Some("$x"));
     }
 

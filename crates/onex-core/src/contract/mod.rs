@@ -60,20 +60,12 @@ pub fn load_runtime_contract(path: &Path, sources: &dyn Sources) -> Result<Loade
     let (contract, mut diags) = load(path, sources);
     sort(&mut diags);
     match contract {
-        Some(contract) if !diags.iter().any(|d| d.severity == Severity::Error) => Ok(Loaded {
-            contract,
-            notes: diags,
-        }),
+        Some(contract) if !diags.iter().any(|d| d.severity == Severity::Error) => Ok(Loaded { contract, notes: diags }),
         _ => {
-            let (mut errors, notes): (Vec<_>, Vec<_>) = diags
-                .into_iter()
-                .partition(|d| d.severity == Severity::Error);
+            let (mut errors, notes): (Vec<_>, Vec<_>) = diags.into_iter().partition(|d| d.severity == Severity::Error);
             if errors.is_empty() {
                 // Defensive: decoding gave up without saying why.
-                errors.push(file_diagnostic(
-                    path,
-                    "the contract could not be loaded".into(),
-                ));
+                errors.push(file_diagnostic(path, "the contract could not be loaded".into()));
             }
             errors.extend(notes);
             Err(Diagnostics(errors))
@@ -92,21 +84,14 @@ pub fn validate_file(path: &Path, sources: &dyn Sources) -> Vec<Diagnostic> {
     let text = match sources.read(path) {
         Ok(t) => t,
         Err(e) => {
-            return vec![file_diagnostic(
-                path,
-                format!("cannot read `{}`: {e}", path.display()),
-            )];
+            return vec![file_diagnostic(path, format!("cannot read `{}`: {e}", path.display()))];
         }
     };
     let (tree, mut diags) = parse_tree(&text, path, sources);
     if let Some(root) = tree {
         if root.get("runtime").is_none() && node::looks_like_node(&root) {
             let mut d = Decoder::new(path);
-            let ctx = node::NodeContext {
-                convention: None,
-                bindings: None,
-                runtime_file: None,
-            };
+            let ctx = node::NodeContext { convention: None, bindings: None, runtime_file: None };
             let _ = node::decode(&root, &ctx, &mut d);
             diags.extend(d.into_diagnostics());
         } else {
@@ -121,13 +106,7 @@ fn load(path: &Path, sources: &dyn Sources) -> (Option<RuntimeContract>, Vec<Dia
     let text = match sources.read(path) {
         Ok(t) => t,
         Err(e) => {
-            return (
-                None,
-                vec![file_diagnostic(
-                    path,
-                    format!("cannot read `{}`: {e}", path.display()),
-                )],
-            );
+            return (None, vec![file_diagnostic(path, format!("cannot read `{}`: {e}", path.display()))]);
         }
     };
     let (tree, mut diags) = parse_tree(&text, path, sources);
@@ -139,11 +118,7 @@ fn load(path: &Path, sources: &dyn Sources) -> (Option<RuntimeContract>, Vec<Dia
     (contract, diags)
 }
 
-fn decode_runtime(
-    root: &yaml::Node,
-    path: &Path,
-    sources: &dyn Sources,
-) -> (Option<RuntimeContract>, Vec<Diagnostic>) {
+fn decode_runtime(root: &yaml::Node, path: &Path, sources: &dyn Sources) -> (Option<RuntimeContract>, Vec<Diagnostic>) {
     let mut d = Decoder::new(path);
     if root.as_map().is_none() {
         d.error(
@@ -160,11 +135,7 @@ fn decode_runtime(
 }
 
 /// Parses and interpolates one file's text. `None` when the YAML is unusable.
-fn parse_tree(
-    text: &str,
-    path: &Path,
-    sources: &dyn Sources,
-) -> (Option<yaml::Node>, Vec<Diagnostic>) {
+fn parse_tree(text: &str, path: &Path, sources: &dyn Sources) -> (Option<yaml::Node>, Vec<Diagnostic>) {
     let (tree, mut diags) = yaml::parse(text, path);
     let Some(mut root) = tree else {
         return (None, diags);

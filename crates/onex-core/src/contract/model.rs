@@ -136,8 +136,7 @@ pub enum HandlerType {
 }
 
 impl HandlerType {
-    pub const ALL: [HandlerType; 5] =
-        [Self::Local, Self::Http, Self::Db, Self::Vault, Self::Consul];
+    pub const ALL: [HandlerType; 5] = [Self::Local, Self::Http, Self::Db, Self::Vault, Self::Consul];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -236,10 +235,7 @@ pub enum NodeKind {
     /// Routes each operation to a handler (`handler_routing`).
     Effect { routes: Vec<Route> },
     /// Transforms the payload with a jq expression (`onex.compute.jq`).
-    Compute {
-        jq: String,
-        operations: Vec<Operation>,
-    },
+    Compute { jq: String, operations: Vec<Operation> },
     /// A node type onex loads but does not execute yet (REDUCER, ORCHESTRATOR)
     /// or one implemented by Python classes only. Envelopes sent to it get a
     /// `WORKER_REQUIRED` error response.

@@ -136,23 +136,9 @@ const BUS_KEYS: [&str; 10] = [
     "subscribe",
     "publish",
 ];
-const TOPIC_ITEM_KEYS: [&str; 5] = [
-    "topic",
-    "direction",
-    "description",
-    "event_type",
-    "message_category",
-];
-const IO_OP_KEYS: [&str; 8] = [
-    "operation",
-    "name",
-    "description",
-    "input_fields",
-    "output_fields",
-    "idempotent",
-    "input_model",
-    "output_model",
-];
+const TOPIC_ITEM_KEYS: [&str; 5] = ["topic", "direction", "description", "event_type", "message_category"];
+const IO_OP_KEYS: [&str; 8] =
+    ["operation", "name", "description", "input_fields", "output_fields", "idempotent", "input_model", "output_model"];
 
 /// What a node contract is checked against.
 #[derive(Debug, Clone, Copy)]
@@ -179,12 +165,7 @@ pub struct DecodedNode {
 impl DecodedNode {
     /// A node without a contract file.
     pub fn native() -> Self {
-        Self {
-            kind: NodeKind::Native,
-            subscribe: Vec::new(),
-            publish: None,
-            description: None,
-        }
+        Self { kind: NodeKind::Native, subscribe: Vec::new(), publish: None, description: None }
     }
 }
 
@@ -209,11 +190,7 @@ impl NodeType {
 
 /// Whether `root` looks like a node contract rather than a runtime contract.
 pub fn looks_like_node(root: &Node) -> bool {
-    root.get("node_type").is_some()
-        || matches!(
-            root.get("contract_version").map(|n| &n.kind),
-            Some(Kind::Map(_))
-        )
+    root.get("node_type").is_some() || matches!(root.get("contract_version").map(|n| &n.kind), Some(Kind::Map(_)))
 }
 
 /// Decodes one node contract.
@@ -233,38 +210,24 @@ pub fn decode(root: &Node, ctx: &NodeContext<'_>, d: &mut Decoder<'_>) -> Option
                 None,
             );
         } else {
-            let all: Vec<&str> = EXECUTED_KEYS
-                .iter()
-                .chain(KNOWN_ONEX_KEYS.iter())
-                .copied()
-                .collect();
+            let all: Vec<&str> = EXECUTED_KEYS.iter().chain(KNOWN_ONEX_KEYS.iter()).copied().collect();
             d.unknown_key(key, "", &all);
         }
     }
     if let Some(v) = d.required(&top, "contract_version", "") {
         version_value(v, "contract_version", d);
     }
-    let node_type = d
-        .required(&top, "node_type", "")
-        .and_then(|n| d.one_of(n, "node_type", &NODE_TYPES))
-        .map(|t| match t.to_ascii_lowercase().as_str() {
+    let node_type = d.required(&top, "node_type", "").and_then(|n| d.one_of(n, "node_type", &NODE_TYPES)).map(|t| {
+        match t.to_ascii_lowercase().as_str() {
             "effect_generic" | "effect" => NodeType::Effect,
             "compute_generic" | "compute" => NodeType::Compute,
             "reducer_generic" | "reducer" => NodeType::Reducer,
             _ => NodeType::Orchestrator,
-        });
-    let description = top
-        .get("description")
-        .and_then(|n| d.string(n, "description"))
-        .map(|s| s.trim().to_owned());
-    let (subscribe, publish) = top
-        .get("event_bus")
-        .map(|n| event_bus(n, ctx, d))
-        .unwrap_or_default();
-    let io_ops = top
-        .get("io_operations")
-        .map(|n| io_operations(n, d))
-        .unwrap_or_default();
+        }
+    });
+    let description = top.get("description").and_then(|n| d.string(n, "description")).map(|s| s.trim().to_owned());
+    let (subscribe, publish) = top.get("event_bus").map(|n| event_bus(n, ctx, d)).unwrap_or_default();
+    let io_ops = top.get("io_operations").map(|n| io_operations(n, d)).unwrap_or_default();
     let onex = top.get("onex").and_then(|n| onex_section(n, node_type, d));
     if let Some(n) = top.get("state_machine") {
         fsm::validate(n, "state_machine", d);
@@ -275,17 +238,21 @@ pub fn decode(root: &Node, ctx: &NodeContext<'_>, d: &mut Decoder<'_>) -> Option
     if let Some(n) = top.get("workflow_coordination") {
         workflow::validate(n, "workflow_coordination", d);
     }
-    let routing = top
-        .get("handler_routing")
-        .and_then(|n| handler_routing(n, ctx, d));
+    let routing = top.get("handler_routing").and_then(|n| handler_routing(n, ctx, d));
 
     let node_type = node_type?;
     let needs_worker = |d: &mut Decoder<'_>, pos: Pos, path: &str, reason: String| {
-        d.info(pos, path, format!("this node needs a worker: {reason}"), Some("envelopes sent to it get a WORKER_REQUIRED error until a worker or a native implementation serves it".into()), None);
-        NodeKind::NeedsWorker {
-            node_type: node_type.canonical().to_owned(),
-            reason,
-        }
+        d.info(
+            pos,
+            path,
+            format!("this node needs a worker: {reason}"),
+            Some(
+                "envelopes sent to it get a WORKER_REQUIRED error until a worker or a native implementation serves it"
+                    .into(),
+            ),
+            None,
+        );
+        NodeKind::NeedsWorker { node_type: node_type.canonical().to_owned(), reason }
     };
     let kind = match node_type {
         NodeType::Effect => match routing {
@@ -301,10 +268,8 @@ pub fn decode(root: &Node, ctx: &NodeContext<'_>, d: &mut Decoder<'_>) -> Option
         NodeType::Compute => match onex.and_then(|o| o.jq) {
             Some(jq) => {
                 let mut operations = io_ops;
-                if let Some(extra) = top
-                    .get("onex")
-                    .and_then(|n| n.get("operations"))
-                    .and_then(|n| d.strings(n, "onex.operations"))
+                if let Some(extra) =
+                    top.get("onex").and_then(|n| n.get("operations")).and_then(|n| d.strings(n, "onex.operations"))
                 {
                     for (op, _, _) in extra {
                         if !operations.iter().any(|o: &Operation| o.as_str() == op) {
@@ -334,12 +299,7 @@ pub fn decode(root: &Node, ctx: &NodeContext<'_>, d: &mut Decoder<'_>) -> Option
             "ORCHESTRATOR nodes are not executed by this version of onex".into(),
         ),
     };
-    Some(DecodedNode {
-        kind,
-        subscribe,
-        publish,
-        description,
-    })
+    Some(DecodedNode { kind, subscribe, publish, description })
 }
 
 /// A version written as `{major, minor, patch}` or as a string.
@@ -360,10 +320,7 @@ pub fn version_value(node: &Node, path: &str, d: &mut Decoder<'_>) {
             d.error(
                 node.pos,
                 path,
-                format!(
-                    "`{path}` must be a map `{{major, minor, patch}}` or a string, found {}",
-                    node.type_name()
-                ),
+                format!("`{path}` must be a map `{{major, minor, patch}}` or a string, found {}", node.type_name()),
                 None,
                 Some(format!("write `{path}: {{major: 1, minor: 0, patch: 0}}`")),
             );
@@ -371,11 +328,7 @@ pub fn version_value(node: &Node, path: &str, d: &mut Decoder<'_>) {
     }
 }
 
-fn onex_section(
-    node: &Node,
-    node_type: Option<NodeType>,
-    d: &mut Decoder<'_>,
-) -> Option<OnexSection> {
+fn onex_section(node: &Node, node_type: Option<NodeType>, d: &mut Decoder<'_>) -> Option<OnexSection> {
     let f = d.map(node, "onex")?;
     d.deny_unknown(&f, "onex", &["compute", "operations"]);
     let mut jq = None;
@@ -391,9 +344,7 @@ fn onex_section(
         }
         if let Some(cf) = d.map(c, "onex.compute") {
             d.deny_unknown(&cf, "onex.compute", &["jq"]);
-            jq = d
-                .required(&cf, "jq", "onex.compute")
-                .and_then(|n| d.non_empty_string(n, "onex.compute.jq"));
+            jq = d.required(&cf, "jq", "onex.compute").and_then(|n| d.non_empty_string(n, "onex.compute.jq"));
         }
     }
     Some(OnexSection { jq })
@@ -406,12 +357,7 @@ struct OnexSection {
 
 fn io_operations(node: &Node, d: &mut Decoder<'_>) -> Vec<Operation> {
     let mut ops = Vec::new();
-    for (i, item) in d
-        .list(node, "io_operations")
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
+    for (i, item) in d.list(node, "io_operations").unwrap_or_default().iter().enumerate() {
         let p = index("io_operations", i);
         let Some(f) = d.map(item, &p) else {
             continue;
@@ -431,11 +377,7 @@ fn io_operations(node: &Node, d: &mut Decoder<'_>) -> Vec<Operation> {
     ops
 }
 
-fn event_bus(
-    node: &Node,
-    ctx: &NodeContext<'_>,
-    d: &mut Decoder<'_>,
-) -> (Vec<TopicName>, Option<TopicName>) {
+fn event_bus(node: &Node, ctx: &NodeContext<'_>, d: &mut Decoder<'_>) -> (Vec<TopicName>, Option<TopicName>) {
     let Some(f) = d.map(node, "event_bus") else {
         return (Vec::new(), None);
     };
@@ -457,13 +399,7 @@ fn event_bus(
     }
     let mut subscribe = Vec::new();
     let mut publish = Vec::new();
-    for key in [
-        "subscribe_topics",
-        "subscribe",
-        "publish_topics",
-        "publish",
-        "dlq_topics",
-    ] {
+    for key in ["subscribe_topics", "subscribe", "publish_topics", "publish", "dlq_topics"] {
         let Some(n) = f.get(key) else { continue };
         let topics = topic_list(n, &join("event_bus", key), ctx, d);
         match key {
@@ -476,12 +412,7 @@ fn event_bus(
 }
 
 /// A list of topics, each a string or a `{topic, description, ...}` map.
-fn topic_list(
-    node: &Node,
-    path: &str,
-    ctx: &NodeContext<'_>,
-    d: &mut Decoder<'_>,
-) -> Vec<TopicName> {
+fn topic_list(node: &Node, path: &str, ctx: &NodeContext<'_>, d: &mut Decoder<'_>) -> Vec<TopicName> {
     let mut out = Vec::new();
     for (i, item) in d.list(node, path).unwrap_or_default().iter().enumerate() {
         let p = index(path, i);
@@ -526,35 +457,17 @@ fn handler_routing(node: &Node, ctx: &NodeContext<'_>, d: &mut Decoder<'_>) -> O
         Some(n) => d.one_of(
             n,
             "handler_routing.routing_strategy",
-            &[
-                "operation_match",
-                "payload_type_match",
-                "topic_match",
-                "topic_pattern",
-            ],
+            &["operation_match", "payload_type_match", "topic_match", "topic_pattern"],
         ),
         None => Some("operation_match"),
     };
-    let default_handler = f
-        .get("default_handler")
-        .and_then(|n| d.non_empty_string(n, "handler_routing.default_handler"));
+    let default_handler =
+        f.get("default_handler").and_then(|n| d.non_empty_string(n, "handler_routing.default_handler"));
     let by_operation = strategy == Some("operation_match");
     let mut routes: Vec<Route> = Vec::new();
     if let Some(list) = f.get("handlers") {
-        for (i, item) in d
-            .list(list, "handler_routing.handlers")
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            route_entry(
-                item,
-                &index("handler_routing.handlers", i),
-                by_operation,
-                ctx,
-                &mut routes,
-                d,
-            );
+        for (i, item) in d.list(list, "handler_routing.handlers").unwrap_or_default().iter().enumerate() {
+            route_entry(item, &index("handler_routing.handlers", i), by_operation, ctx, &mut routes, d);
         }
     }
     if let Some(s) = strategy.filter(|s| *s != "operation_match") {
@@ -592,13 +505,16 @@ fn route_entry(
         }
     }
     if let Some(n) = e.get("supported_operations") {
-        ops.extend(
-            d.strings(n, &join(p, "supported_operations"))
-                .unwrap_or_default(),
-        );
+        ops.extend(d.strings(n, &join(p, "supported_operations")).unwrap_or_default());
     }
     if by_operation && ops.is_empty() {
-        d.error(e.node.pos, p, "route names no operation".into(), Some("with `routing_strategy: operation_match` each entry says which operations it handles".into()), Some("add `operation: <name>` or `supported_operations: [...]`".into()));
+        d.error(
+            e.node.pos,
+            p,
+            "route names no operation".into(),
+            Some("with `routing_strategy: operation_match` each entry says which operations it handles".into()),
+            Some("add `operation: <name>` or `supported_operations: [...]`".into()),
+        );
     }
     let py = e.get("handler").and_then(|n| {
         let hp = join(p, "handler");
@@ -609,17 +525,10 @@ fn route_entry(
     let type_src = e
         .get("handler_type")
         .map(|n| (n, join(p, "handler_type")))
-        .or_else(|| {
-            py.and_then(|h| h.get("handler_type"))
-                .map(|n| (n, join(p, "handler.handler_type")))
-        });
-    let raw_type = type_src
-        .as_ref()
-        .and_then(|(n, at)| d.string(n, at).map(|s| (s, n.pos, at.clone())));
-    let binding_name = e.get("handler_binding").and_then(|n| {
-        d.non_empty_string(n, &join(p, "handler_binding"))
-            .map(|s| (s, n.pos))
-    });
+        .or_else(|| py.and_then(|h| h.get("handler_type")).map(|n| (n, join(p, "handler.handler_type"))));
+    let raw_type = type_src.as_ref().and_then(|(n, at)| d.string(n, at).map(|s| (s, n.pos, at.clone())));
+    let binding_name =
+        e.get("handler_binding").and_then(|n| d.non_empty_string(n, &join(p, "handler_binding")).map(|s| (s, n.pos)));
     let Some(target) = route_target(p, e.node.pos, raw_type, binding_name, py, ctx, d) else {
         return;
     };
@@ -637,10 +546,7 @@ fn route_entry(
             );
             continue;
         }
-        routes.push(Route {
-            operation: Operation::new(op),
-            target: target.clone(),
-        });
+        routes.push(Route { operation: Operation::new(op), target: target.clone() });
     }
 }
 
@@ -653,13 +559,8 @@ fn route_target(
     ctx: &NodeContext<'_>,
     d: &mut Decoder<'_>,
 ) -> Option<RouteTarget> {
-    let parsed = raw_type
-        .as_ref()
-        .and_then(|(s, _, _)| HandlerType::parse(s));
-    let runtime = ctx.runtime_file.map_or_else(
-        || "the runtime contract".to_owned(),
-        |f| format!("`{}`", f.display()),
-    );
+    let parsed = raw_type.as_ref().and_then(|(s, _, _)| HandlerType::parse(s));
+    let runtime = ctx.runtime_file.map_or_else(|| "the runtime contract".to_owned(), |f| format!("`{}`", f.display()));
     let bound = |bindings: &[HandlerBinding]| {
         if bindings.is_empty() {
             "none".to_owned()
@@ -702,26 +603,17 @@ fn route_target(
         let Some(bindings) = ctx.bindings else {
             return Some(RouteTarget::Handler(t.as_str().to_owned()));
         };
-        let (pos, at) = raw_type
-            .as_ref()
-            .map_or((entry_pos, p.to_owned()), |(_, pos, at)| (*pos, at.clone()));
-        let matching: Vec<&HandlerBinding> =
-            bindings.iter().filter(|b| b.handler_type == t).collect();
+        let (pos, at) = raw_type.as_ref().map_or((entry_pos, p.to_owned()), |(_, pos, at)| (*pos, at.clone()));
+        let matching: Vec<&HandlerBinding> = bindings.iter().filter(|b| b.handler_type == t).collect();
         return match matching.as_slice() {
             [one] => Some(RouteTarget::Handler(one.name.clone())),
             [] => {
                 d.error(
                     pos,
                     &at,
-                    format!(
-                        "routes to a `{}` handler, but the runtime contract binds none",
-                        t.as_str()
-                    ),
+                    format!("routes to a `{}` handler, but the runtime contract binds none", t.as_str()),
                     Some(format!("bound handlers: {}", bound(bindings))),
-                    Some(format!(
-                        "add `- type: {}` to `runtime.handlers` in {runtime}",
-                        t.as_str()
-                    )),
+                    Some(format!("add `- type: {}` to `runtime.handlers` in {runtime}", t.as_str())),
                 );
                 None
             }
@@ -730,11 +622,7 @@ fn route_target(
                 d.error(
                     pos,
                     &at,
-                    format!(
-                        "several `{}` handler bindings could serve this route: {}",
-                        t.as_str(),
-                        names.join(", ")
-                    ),
+                    format!("several `{}` handler bindings could serve this route: {}", t.as_str(), names.join(", ")),
                     None,
                     Some("add `handler_binding: <name>` to the route to pick one".into()),
                 );
@@ -743,27 +631,16 @@ fn route_target(
         };
     }
     let class = py.and_then(|h| {
-        Some((
-            h.get("name")?.as_str()?.to_owned(),
-            h.get("module")
-                .and_then(Node::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        ))
+        Some((h.get("name")?.as_str()?.to_owned(), h.get("module").and_then(Node::as_str).unwrap_or("").to_owned()))
     });
     match (class, raw_type) {
         (Some((class, module)), raw) => {
-            let why = raw.map_or_else(String::new, |(s, _, _)| {
-                format!(" (`{s}` is not a handler type onex runs)")
-            });
+            let why = raw.map_or_else(String::new, |(s, _, _)| format!(" (`{s}` is not a handler type onex runs)"));
             d.info(
                 py.map_or(entry_pos, |h| h.node.pos),
                 &join(p, "handler"),
                 format!("route needs a worker: Python class `{class}`{why}"),
-                Some(format!(
-                    "onex runs the handler types {}; other routes are served by a worker",
-                    known_types()
-                )),
+                Some(format!("onex runs the handler types {}; other routes are served by a worker", known_types())),
                 None,
             );
             Some(RouteTarget::Worker { class, module })
@@ -779,16 +656,18 @@ fn route_target(
             None
         }
         (None, None) => {
-            d.error(entry_pos, p, "route names no handler".into(), None, Some("add `handler_type: <type>`, `handler_binding: <name>`, or `handler: {name, module}`".into()));
+            d.error(
+                entry_pos,
+                p,
+                "route names no handler".into(),
+                None,
+                Some("add `handler_type: <type>`, `handler_binding: <name>`, or `handler: {name, module}`".into()),
+            );
             None
         }
     }
 }
 
 fn known_types() -> String {
-    HandlerType::ALL
-        .iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    HandlerType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
 }

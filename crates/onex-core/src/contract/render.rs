@@ -32,20 +32,14 @@ pub fn render_human(diags: &[Diagnostic], sources: &dyn Sources) -> String {
             let _ = writeln!(out, "  --> {}", d.file.display());
         } else {
             let _ = writeln!(out, "  --> {}:{}:{}", d.file.display(), d.line, d.column);
-            let lines = cache.entry(d.file.clone()).or_insert_with(|| {
-                sources
-                    .read(&d.file)
-                    .ok()
-                    .map(|t| t.lines().map(str::to_owned).collect())
-            });
+            let lines = cache
+                .entry(d.file.clone())
+                .or_insert_with(|| sources.read(&d.file).ok().map(|t| t.lines().map(str::to_owned).collect()));
             if let Some(src) = lines.as_ref().and_then(|l| l.get(d.line - 1)) {
                 let num = d.line.to_string();
                 let pad = " ".repeat(num.len());
-                let caret_pad: String = src
-                    .chars()
-                    .take(d.column.saturating_sub(1))
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
+                let caret_pad: String =
+                    src.chars().take(d.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                 let _ = writeln!(out, "{pad} |");
                 let _ = writeln!(out, "{num} | {src}");
                 let _ = writeln!(out, "{pad} | {caret_pad}^");
@@ -63,23 +57,11 @@ pub fn render_human(diags: &[Diagnostic], sources: &dyn Sources) -> String {
         out.push('\n');
     }
     let count = |s: Severity| diags.iter().filter(|d| d.severity == s).count();
-    let (errors, warnings, infos) = (
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Info),
-    );
+    let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
     let plural = |n: usize, w: &str| {
-        if n == 1 {
-            format!("{n} {w}")
-        } else {
-            format!("{n} {w}s")
-        }
+        if n == 1 { format!("{n} {w}") } else { format!("{n} {w}s") }
     };
-    let verdict = if errors == 0 {
-        "contract is valid"
-    } else {
-        "contract is invalid"
-    };
+    let verdict = if errors == 0 { "contract is valid" } else { "contract is invalid" };
     let _ = writeln!(
         out,
         "{verdict}: {}, {}, {}",

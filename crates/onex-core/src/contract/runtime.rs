@@ -20,8 +20,8 @@ use serde_json::Map;
 
 use super::decode::{Decoder, Fields, index, join};
 use super::model::{
-    Backoff, BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType,
-    MemoryBusSpec, NodeKind, NodeSpec, RetryPolicy, RuntimeContract, RuntimeSettings,
+    Backoff, BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType, MemoryBusSpec, NodeKind,
+    NodeSpec, RetryPolicy, RuntimeContract, RuntimeSettings,
 };
 use super::node::{self, NodeContext};
 use super::yaml::{Key, Kind, Node, Pos};
@@ -33,23 +33,10 @@ use crate::topic::{TopicConvention, TopicKind, TopicName};
 pub const UPGRADE_DOC: &str = "docs/contracts.md#upgrading";
 
 const TOP_KEYS: [&str; 2] = ["contract_version", "runtime"];
-const RUNTIME_KEYS: [&str; 7] = [
-    "name",
-    "version",
-    "environment",
-    "topic_convention",
-    "event_bus",
-    "handlers",
-    "nodes",
-];
+const RUNTIME_KEYS: [&str; 7] =
+    ["name", "version", "environment", "topic_convention", "event_bus", "handlers", "nodes"];
 const BUS_KEYS: [&str; 5] = ["kind", "config", "type", "input_topic", "output_topic"];
-const MEMORY_CONFIG_KEYS: [&str; 5] = [
-    "consumer_group",
-    "topics",
-    "queue_capacity",
-    "partitions",
-    "history",
-];
+const MEMORY_CONFIG_KEYS: [&str; 5] = ["consumer_group", "topics", "queue_capacity", "partitions", "history"];
 const TOPICS_KEYS: [&str; 3] = ["input", "output", "dlq"];
 const HANDLER_KEYS: [&str; 11] = [
     "type",
@@ -64,14 +51,7 @@ const HANDLER_KEYS: [&str; 11] = [
     "rate_limit_per_second",
     "timeout_seconds",
 ];
-const RETRY_KEYS: [&str; 6] = [
-    "max_retries",
-    "backoff_strategy",
-    "backoff",
-    "base_delay_ms",
-    "max_delay_ms",
-    "jitter",
-];
+const RETRY_KEYS: [&str; 6] = ["max_retries", "backoff_strategy", "backoff", "base_delay_ms", "max_delay_ms", "jitter"];
 const NODE_KEYS: [&str; 4] = ["slug", "contract", "concurrency", "contract_path"];
 
 const fn default_concurrency() -> NonZeroUsize {
@@ -83,26 +63,14 @@ const fn default_timeout_ms() -> u64 {
 
 /// Whether a slug or runtime name is `[a-z0-9_-]+`.
 fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Decodes the runtime contract `root` of `file`, loading its node contracts.
-pub fn decode(
-    root: &Node,
-    file: &Path,
-    sources: &dyn Sources,
-    d: &mut Decoder<'_>,
-) -> Option<RuntimeContract> {
+pub fn decode(root: &Node, file: &Path, sources: &dyn Sources, d: &mut Decoder<'_>) -> Option<RuntimeContract> {
     let top = d.map(root, "")?;
     let version = contract_version(&top, d)?;
-    let mut r = RuntimeDecoder {
-        version,
-        file,
-        dir: file.parent().unwrap_or(Path::new("")).to_path_buf(),
-        sources,
-    };
+    let mut r = RuntimeDecoder { version, file, dir: file.parent().unwrap_or(Path::new("")).to_path_buf(), sources };
     for (key, _) in top.entries {
         if TOP_KEYS.contains(&key.name.as_str()) {
             continue;
@@ -137,9 +105,7 @@ fn contract_version(top: &Fields<'_>, d: &mut Decoder<'_>) -> Option<ContractVer
             let fields = d.map(node, "contract_version")?;
             d.deny_unknown(&fields, "contract_version", &["major", "minor", "patch"]);
             let part = |d: &mut Decoder<'_>, k: &str| {
-                fields
-                    .get(k)
-                    .and_then(|n| d.int(n, &join("contract_version", k), 0..=i64::from(u32::MAX)))
+                fields.get(k).and_then(|n| d.int(n, &join("contract_version", k), 0..=i64::from(u32::MAX)))
             };
             let major = part(d, "major").unwrap_or(0);
             let minor = part(d, "minor").unwrap_or(0);
@@ -153,17 +119,15 @@ fn contract_version(top: &Fields<'_>, d: &mut Decoder<'_>) -> Option<ContractVer
         (Some("0"), Some("2")) => Some(ContractVersion::V0_2),
         (Some("0"), Some("1")) => Some(ContractVersion::V0_1),
         _ => {
-            let shown = if written.is_empty() {
-                node.type_name().to_owned()
-            } else {
-                format!("`{written}`")
-            };
+            let shown = if written.is_empty() { node.type_name().to_owned() } else { format!("`{written}`") };
             d.error(
                 node.pos,
                 "contract_version",
                 format!("contract_version {shown} is not supported"),
                 Some(format!("this onex reads runtime contract versions {}", ContractVersion::SUPPORTED.join(", "))),
-                Some(format!("write `contract_version: \"0.2\"` and update the contract as described in {UPGRADE_DOC}")),
+                Some(format!(
+                    "write `contract_version: \"0.2\"` and update the contract as described in {UPGRADE_DOC}"
+                )),
             );
             None
         }
@@ -197,10 +161,7 @@ impl RuntimeDecoder<'_> {
             d.warning(
                 key.pos,
                 &at,
-                format!(
-                    "`{}` is deprecated; contract_version 0.2 uses `{replacement}`",
-                    key.name
-                ),
+                format!("`{}` is deprecated; contract_version 0.2 uses `{replacement}`", key.name),
                 Some(format!("see {UPGRADE_DOC}")),
                 Some(format!("replace `{}` with `{replacement}`", key.name)),
             );
@@ -208,14 +169,8 @@ impl RuntimeDecoder<'_> {
             d.error(
                 key.pos,
                 &at,
-                format!(
-                    "`{}` was replaced by `{replacement}` in contract_version 0.2",
-                    key.name
-                ),
-                Some(format!(
-                    "`{}` is the contract_version 0.1 spelling; see {UPGRADE_DOC}",
-                    key.name
-                )),
+                format!("`{}` was replaced by `{replacement}` in contract_version 0.2", key.name),
+                Some(format!("`{}` is the contract_version 0.1 spelling; see {UPGRADE_DOC}", key.name)),
                 Some(format!("replace `{}` with `{replacement}`", key.name)),
             );
         }
@@ -224,59 +179,47 @@ impl RuntimeDecoder<'_> {
     /// A beta-only feature: an error in a v0.1 contract.
     fn beta_only(&self, pos: Pos, path: &str, what: &str, d: &mut Decoder<'_>) -> bool {
         if self.is_v0_1() {
-            d.error(pos, path, format!("{what} needs contract_version 0.2"), Some("contract_version 0.1 (MVP) contracts may not use beta features".into()), Some(format!("set `contract_version: \"0.2\"` at the top of the file and apply the renames in {UPGRADE_DOC}")));
+            d.error(
+                pos,
+                path,
+                format!("{what} needs contract_version 0.2"),
+                Some("contract_version 0.1 (MVP) contracts may not use beta features".into()),
+                Some(format!(
+                    "set `contract_version: \"0.2\"` at the top of the file and apply the renames in {UPGRADE_DOC}"
+                )),
+            );
         }
         self.is_v0_1()
     }
 
     fn runtime(&mut self, rt: &Fields<'_>, d: &mut Decoder<'_>) -> Option<RuntimeContract> {
-        let name = d
-            .required(rt, "name", "runtime")
-            .and_then(|n| d.non_empty_string(n, "runtime.name"));
+        let name = d.required(rt, "name", "runtime").and_then(|n| d.non_empty_string(n, "runtime.name"));
         if let (Some(n), Some(node)) = (&name, rt.get("name")) {
             if !is_slug(n) {
                 d.error(
                     node.pos,
                     "runtime.name",
-                    format!(
-                        "runtime name `{n}` may only contain lowercase letters, digits, `_` and `-`"
-                    ),
+                    format!("runtime name `{n}` may only contain lowercase letters, digits, `_` and `-`"),
                     None,
                     Some(format!(
                         "write `name: {}`",
-                        n.to_ascii_lowercase()
-                            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "-")
+                        n.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "-")
                     )),
                 );
             }
         }
-        let version = rt
-            .get("version")
-            .and_then(|n| d.string(n, "runtime.version"));
+        let version = rt.get("version").and_then(|n| d.string(n, "runtime.version"));
         let environment = rt.get("environment").map_or(Some(Environment::Dev), |n| {
-            d.one_of(n, "runtime.environment", &["dev", "staging", "prod"])
-                .map(|e| match e {
-                    "prod" => Environment::Prod,
-                    "staging" => Environment::Staging,
-                    _ => Environment::Dev,
-                })
+            d.one_of(n, "runtime.environment", &["dev", "staging", "prod"]).map(|e| match e {
+                "prod" => Environment::Prod,
+                "staging" => Environment::Staging,
+                _ => Environment::Dev,
+            })
         });
-        let convention =
-            rt.get("topic_convention")
-                .map_or(Some(TopicConvention::TenantDomain), |n| {
-                    d.one_of(
-                        n,
-                        "runtime.topic_convention",
-                        &["tenant_domain", "onex_kind"],
-                    )
-                    .map(|c| {
-                        if c == "onex_kind" {
-                            TopicConvention::OnexKind
-                        } else {
-                            TopicConvention::TenantDomain
-                        }
-                    })
-                });
+        let convention = rt.get("topic_convention").map_or(Some(TopicConvention::TenantDomain), |n| {
+            d.one_of(n, "runtime.topic_convention", &["tenant_domain", "onex_kind"])
+                .map(|c| if c == "onex_kind" { TopicConvention::OnexKind } else { TopicConvention::TenantDomain })
+        });
         let conv = convention.unwrap_or_default();
         let bus = d
             .required(rt, "event_bus", "runtime")
@@ -296,12 +239,7 @@ impl RuntimeDecoder<'_> {
         Some(RuntimeContract {
             version: self.version,
             source: self.file.to_path_buf(),
-            runtime: RuntimeSettings {
-                name,
-                version,
-                environment,
-                topic_convention: convention,
-            },
+            runtime: RuntimeSettings { name, version, environment, topic_convention: convention },
             event_bus: bus,
             handlers,
             nodes,
@@ -342,13 +280,7 @@ impl RuntimeDecoder<'_> {
             None => Some(BusKind::Memory),
             Some(n) => d
                 .one_of(n, &join(path, "kind"), &["memory", "inmemory", "kafka"])
-                .map(|k| {
-                    if k == "kafka" {
-                        BusKind::Kafka
-                    } else {
-                        BusKind::Memory
-                    }
-                }),
+                .map(|k| if k == "kafka" { BusKind::Kafka } else { BusKind::Memory }),
         };
         if let (Some(BusKind::Kafka), Some(n)) = (kind, kind_node) {
             self.beta_only(n.pos, &join(path, "kind"), "the kafka event bus", d);
@@ -365,18 +297,12 @@ impl RuntimeDecoder<'_> {
 
         // Topics: v0.2 `config.topics`, v0.1 `input_topic` / `output_topic`.
         let topics_path = join(&config_path, "topics");
-        let topics = config
-            .and_then(|c| c.get("topics"))
-            .and_then(|n| d.map(n, &topics_path));
+        let topics = config.and_then(|c| c.get("topics")).and_then(|n| d.map(n, &topics_path));
         if let Some(t) = topics {
             d.deny_unknown(&t, &topics_path, &TOPICS_KEYS);
         }
-        let mut input_src = topics
-            .and_then(|t| t.get("input"))
-            .map(|n| (n, join(&topics_path, "input")));
-        let mut output_src = topics
-            .and_then(|t| t.get("output"))
-            .map(|n| (n, join(&topics_path, "output")));
+        let mut input_src = topics.and_then(|t| t.get("input")).map(|n| (n, join(&topics_path, "input")));
+        let mut output_src = topics.and_then(|t| t.get("output")).map(|n| (n, join(&topics_path, "output")));
         for (old, new, slot) in [
             ("input_topic", "config.topics.input", &mut input_src),
             ("output_topic", "config.topics.output", &mut output_src),
@@ -420,18 +346,13 @@ impl RuntimeDecoder<'_> {
             }
         }
         let output_topic = match &output_src {
-            Some((n, p)) => d
-                .string(n, p)
-                .and_then(|raw| d.topic(&raw, n.pos, p, Some(conv))),
+            Some((n, p)) => d.string(n, p).and_then(|raw| d.topic(&raw, n.pos, p, Some(conv))),
             None => {
                 d.error(
                     bus.node.pos,
                     &topics_path,
                     "missing output topic".into(),
-                    Some(
-                        "results are published to the output topic unless a node names its own"
-                            .into(),
-                    ),
+                    Some("results are published to the output topic unless a node names its own".into()),
                     Some(format!(
                         "add `output: {}` under `runtime.event_bus.config.topics`",
                         example_topic(conv, TopicKind::Evt)
@@ -443,9 +364,7 @@ impl RuntimeDecoder<'_> {
         let dlq_topic = match topics.and_then(|t| t.get("dlq")) {
             Some(n) => {
                 let p = join(&topics_path, "dlq");
-                let t = d
-                    .string(n, &p)
-                    .and_then(|raw| d.topic(&raw, n.pos, &p, Some(conv)));
+                let t = d.string(n, &p).and_then(|raw| d.topic(&raw, n.pos, &p, Some(conv)));
                 if let Some(topic) = &t {
                     if topic.kind() != Some(TopicKind::Dlq) {
                         d.error(
@@ -453,10 +372,7 @@ impl RuntimeDecoder<'_> {
                             &p,
                             format!("dead-letter topic `{topic}` does not have kind `dlq`"),
                             None,
-                            Some(format!(
-                                "use a topic like `{}`",
-                                example_topic(conv, TopicKind::Dlq)
-                            )),
+                            Some(format!("use a topic like `{}`", example_topic(conv, TopicKind::Dlq))),
                         );
                     }
                 }
@@ -486,9 +402,7 @@ impl RuntimeDecoder<'_> {
                     }
                     if let Some(v) = c
                         .get("history")
-                        .and_then(|n| {
-                            d.int(n, &join(&config_path, "history"), 0..=i64::from(u32::MAX))
-                        })
+                        .and_then(|n| d.int(n, &join(&config_path, "history"), 0..=i64::from(u32::MAX)))
                         .and_then(|v| usize::try_from(v).ok())
                     {
                         memory.history = v;
@@ -531,13 +445,10 @@ impl RuntimeDecoder<'_> {
                 continue;
             };
             if let Some(first) = placed.iter().find(|e| e.binding.name == b.binding.name) {
-                let same_type_unnamed = first.binding.handler_type == b.binding.handler_type
-                    && !(first.named && b.named);
+                let same_type_unnamed =
+                    first.binding.handler_type == b.binding.handler_type && !(first.named && b.named);
                 let fix = if same_type_unnamed {
-                    format!(
-                        "give each `{}` binding a distinct `name:`",
-                        b.binding.handler_type.as_str()
-                    )
+                    format!("give each `{}` binding a distinct `name:`", b.binding.handler_type.as_str())
                 } else {
                     format!("rename one of the two `{}` bindings", b.binding.name)
                 };
@@ -545,10 +456,7 @@ impl RuntimeDecoder<'_> {
                     b.pos,
                     &b.path,
                     format!("handler binding `{}` is declared twice", b.binding.name),
-                    Some(format!(
-                        "`{}` is first declared at {}",
-                        b.binding.name, first.path
-                    )),
+                    Some(format!("`{}` is first declared at {}", b.binding.name, first.path)),
                     Some(fix),
                 );
                 continue;
@@ -558,13 +466,7 @@ impl RuntimeDecoder<'_> {
         placed.into_iter().map(|p| p.binding).collect()
     }
 
-    fn handler(
-        &self,
-        item: &Node,
-        p: &str,
-        env: Environment,
-        d: &mut Decoder<'_>,
-    ) -> Option<PlacedBinding> {
+    fn handler(&self, item: &Node, p: &str, env: Environment, d: &mut Decoder<'_>) -> Option<PlacedBinding> {
         let h = d.map(item, p)?;
         d.deny_unknown(&h, p, &HANDLER_KEYS);
         let type_node = match h.get_any(&["type", "handler_type"]) {
@@ -598,12 +500,7 @@ impl RuntimeDecoder<'_> {
                     format!("unknown handler type `{raw}`"),
                     Some(guess.map_or_else(
                         || format!("known handler types: {}", names.join(", ")),
-                        |g| {
-                            format!(
-                                "did you mean `{g}`? known handler types: {}",
-                                names.join(", ")
-                            )
-                        },
+                        |g| format!("did you mean `{g}`? known handler types: {}", names.join(", ")),
                     )),
                     Some(format!("write one of: {}", names.join(", "))),
                 );
@@ -616,31 +513,17 @@ impl RuntimeDecoder<'_> {
                     n.pos,
                     &at,
                     "the local handler is dev-only".into(),
-                    Some(
-                        "`environment: prod` refuses handlers meant for development and tests"
-                            .into(),
-                    ),
+                    Some("`environment: prod` refuses handlers meant for development and tests".into()),
                     Some("remove the `local` binding, or set `runtime.environment: dev`".into()),
                 );
             }
             parsed
         });
-        let name = h
-            .get("name")
-            .and_then(|n| d.non_empty_string(n, &join(p, "name")));
-        let enabled = h
-            .get("enabled")
-            .and_then(|n| d.bool(n, &join(p, "enabled")))
-            .unwrap_or(true);
+        let name = h.get("name").and_then(|n| d.non_empty_string(n, &join(p, "name")));
+        let enabled = h.get("enabled").and_then(|n| d.bool(n, &join(p, "enabled"))).unwrap_or(true);
         let priority = h
             .get("priority")
-            .and_then(|n| {
-                d.int(
-                    n,
-                    &join(p, "priority"),
-                    i64::from(i32::MIN)..=i64::from(i32::MAX),
-                )
-            })
+            .and_then(|n| d.int(n, &join(p, "priority"), i64::from(i32::MIN)..=i64::from(i32::MAX)))
             .and_then(|v| i32::try_from(v).ok())
             .unwrap_or(0);
 
@@ -675,44 +558,26 @@ impl RuntimeDecoder<'_> {
 
         let retry_node = match (h.get("retry_policy"), nested_retry) {
             (Some(n), _) => {
-                self.beta_only(
-                    h.key_pos("retry_policy"),
-                    &join(p, "retry_policy"),
-                    "`retry_policy`",
-                    d,
-                );
+                self.beta_only(h.key_pos("retry_policy"), &join(p, "retry_policy"), "`retry_policy`", d);
                 Some((n, join(p, "retry_policy")))
             }
             (None, Some((pos, n))) => {
-                self.beta_only(
-                    pos,
-                    &join(&config_path, "retry_policy"),
-                    "`retry_policy`",
-                    d,
-                );
+                self.beta_only(pos, &join(&config_path, "retry_policy"), "`retry_policy`", d);
                 Some((n, join(&config_path, "retry_policy")))
             }
             (None, None) => None,
         };
-        let retry_policy = retry_node
-            .and_then(|(n, at)| retry_policy(n, &at, d))
-            .unwrap_or_default();
+        let retry_policy = retry_node.and_then(|(n, at)| retry_policy(n, &at, d)).unwrap_or_default();
 
-        let timeout_ms = match (
-            h.get("timeout_ms"),
-            h.get("timeout_seconds"),
-            nested_timeout,
-        ) {
-            (Some(n), _, _) => d
-                .int(n, &join(p, "timeout_ms"), 1..=i64::MAX)
-                .and_then(|v| u64::try_from(v).ok()),
+        let timeout_ms = match (h.get("timeout_ms"), h.get("timeout_seconds"), nested_timeout) {
+            (Some(n), _, _) => d.int(n, &join(p, "timeout_ms"), 1..=i64::MAX).and_then(|v| u64::try_from(v).ok()),
             (None, Some(n), _) => d
                 .int(n, &join(p, "timeout_seconds"), 1..=i64::MAX / 1000)
                 .and_then(|v| u64::try_from(v).ok())
                 .map(|s| s * 1000),
-            (None, None, Some(n)) => d
-                .int(n, &join(&config_path, "timeout_ms"), 1..=i64::MAX)
-                .and_then(|v| u64::try_from(v).ok()),
+            (None, None, Some(n)) => {
+                d.int(n, &join(&config_path, "timeout_ms"), 1..=i64::MAX).and_then(|v| u64::try_from(v).ok())
+            }
             (None, None, None) => None,
         };
         if let Some((key, _)) = h.entries.iter().find(|(k, _)| k.name == "timeout_seconds") {
@@ -759,14 +624,8 @@ impl RuntimeDecoder<'_> {
                 d.error(
                     pos,
                     at,
-                    format!(
-                        "config_ref file `{}` cannot be read: {e}",
-                        resolved.display()
-                    ),
-                    Some(format!(
-                        "paths are relative to the contract's directory `{}`",
-                        self.dir.display()
-                    )),
+                    format!("config_ref file `{}` cannot be read: {e}", resolved.display()),
+                    Some(format!("paths are relative to the contract's directory `{}`", self.dir.display())),
                     Some("create the file, or correct the path".into()),
                 );
                 return;
@@ -780,9 +639,7 @@ impl RuntimeDecoder<'_> {
         let mut rd = Decoder::new(resolved);
         if let Some(fields) = rd.map(&tree, "") {
             for (key, value) in fields.entries {
-                config
-                    .entry(key.name.clone())
-                    .or_insert_with(|| value.to_json());
+                config.entry(key.name.clone()).or_insert_with(|| value.to_json());
             }
         }
         d.extend(rd.into_diagnostics());
@@ -812,11 +669,26 @@ impl RuntimeDecoder<'_> {
                 let at = join(&p, "slug");
                 let slug = d.non_empty_string(s, &at)?;
                 if !is_slug(&slug) {
-                    d.error(s.pos, &at, format!("node slug `{slug}` may only contain lowercase letters, digits, `_` and `-`"), None, Some(format!("write `slug: {}`", slug.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "-"))));
+                    d.error(
+                        s.pos,
+                        &at,
+                        format!("node slug `{slug}` may only contain lowercase letters, digits, `_` and `-`"),
+                        None,
+                        Some(format!(
+                            "write `slug: {}`",
+                            slug.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "-")
+                        )),
+                    );
                     return None;
                 }
                 if let Some(first) = seen.get(&slug) {
-                    d.error(s.pos, &at, format!("node slug `{slug}` is used twice"), Some(format!("first used at {first}")), Some("give each node a unique slug".into()));
+                    d.error(
+                        s.pos,
+                        &at,
+                        format!("node slug `{slug}` is used twice"),
+                        Some(format!("first used at {first}")),
+                        Some("give each node a unique slug".into()),
+                    );
                     return None;
                 }
                 seen.insert(slug.clone(), p.clone());
@@ -836,30 +708,21 @@ impl RuntimeDecoder<'_> {
                             n.key_pos("contract_path"),
                             &join(&p, "contract_path"),
                             "both `contract` and `contract_path` are set".into(),
-                            Some(
-                                "`contract_path` is the contract_version 0.1 name of `contract`"
-                                    .into(),
-                            ),
+                            Some("`contract_path` is the contract_version 0.1 name of `contract`".into()),
                             Some("remove `contract_path`".into()),
                         );
                     }
                     Some((c, join(&p, "contract")))
                 }
                 (None, Some(c)) => {
-                    if let Some((key, _)) =
-                        n.entries.iter().find(|(k, _)| k.name == "contract_path")
-                    {
+                    if let Some((key, _)) = n.entries.iter().find(|(k, _)| k.name == "contract_path") {
                         self.deprecated(key, &p, "contract", d);
                     }
                     Some((c, join(&p, "contract_path")))
                 }
                 (None, None) => None,
             };
-            let ctx = NodeContext {
-                convention: Some(conv),
-                bindings: Some(bindings),
-                runtime_file: Some(self.file),
-            };
+            let ctx = NodeContext { convention: Some(conv), bindings: Some(bindings), runtime_file: Some(self.file) };
             let default_subscribe = bus.map(|b| b.input_topics.clone()).unwrap_or_default();
             let default_publish = bus.map(|b| b.output_topic.clone());
             let (contract_file, decoded) = match contract_src {
@@ -868,22 +731,14 @@ impl RuntimeDecoder<'_> {
                     None => (None, None),
                     Some(rel) => {
                         let resolved = self.dir.join(&rel);
-                        (
-                            Some(resolved.clone()),
-                            self.load_node(&resolved, c.pos, &at, &ctx, d),
-                        )
+                        (Some(resolved.clone()), self.load_node(&resolved, c.pos, &at, &ctx, d))
                     }
                 },
             };
-            let (Some(slug), Some(concurrency), Some(decoded)) = (slug, concurrency, decoded)
-            else {
+            let (Some(slug), Some(concurrency), Some(decoded)) = (slug, concurrency, decoded) else {
                 continue;
             };
-            let subscribe_topics = if decoded.subscribe.is_empty() {
-                default_subscribe
-            } else {
-                decoded.subscribe
-            };
+            let subscribe_topics = if decoded.subscribe.is_empty() { default_subscribe } else { decoded.subscribe };
             let Some(publish_topic) = decoded.publish.or(default_publish) else {
                 continue;
             };
@@ -920,10 +775,7 @@ impl RuntimeDecoder<'_> {
                     pos,
                     at,
                     format!("node contract `{}` cannot be read: {e}", resolved.display()),
-                    Some(format!(
-                        "paths are relative to the runtime contract's directory `{}`",
-                        self.dir.display()
-                    )),
+                    Some(format!("paths are relative to the runtime contract's directory `{}`", self.dir.display())),
                     Some("create the node contract, or correct the path".into()),
                 );
                 return None;
@@ -958,11 +810,7 @@ fn retry_policy(node: &Node, path: &str, d: &mut Decoder<'_>) -> Option<RetryPol
     }
     if let Some((key, n)) = r.get_any(&["backoff_strategy", "backoff"]) {
         if let Some(b) = d.one_of(n, &join(path, key), &["fixed", "exponential"]) {
-            policy.backoff = if b == "fixed" {
-                Backoff::Fixed
-            } else {
-                Backoff::Exponential
-            };
+            policy.backoff = if b == "fixed" { Backoff::Fixed } else { Backoff::Exponential };
         }
     }
     if let Some(v) = ms(d, "base_delay_ms") {
@@ -971,18 +819,11 @@ fn retry_policy(node: &Node, path: &str, d: &mut Decoder<'_>) -> Option<RetryPol
     if let Some(v) = ms(d, "max_delay_ms") {
         policy.max_delay = v;
     }
-    if let Some(v) = r
-        .get("jitter")
-        .and_then(|n| d.bool(n, &join(path, "jitter")))
-    {
+    if let Some(v) = r.get("jitter").and_then(|n| d.bool(n, &join(path, "jitter"))) {
         policy.jitter = v;
     }
     if policy.max_delay < policy.base_delay {
-        let at = if r.has("max_delay_ms") {
-            "max_delay_ms"
-        } else {
-            "base_delay_ms"
-        };
+        let at = if r.has("max_delay_ms") { "max_delay_ms" } else { "base_delay_ms" };
         d.error(
             r.get(at).map_or(r.node.pos, |n| n.pos),
             &join(path, at),
@@ -1016,7 +857,9 @@ fn check_ambiguous_routing(specs: &[(NodeSpec, Pos, String)], d: &mut Decoder<'_
                         path,
                         format!("nodes `{other}` and `{}` both handle operation `{op}` on topic `{topic}`", spec.slug),
                         Some("an envelope must route to exactly one node".into()),
-                        Some(format!("give one of the nodes its own subscribe topic, or remove `{op}` from one of them")),
+                        Some(format!(
+                            "give one of the nodes its own subscribe topic, or remove `{op}` from one of them"
+                        )),
                     ),
                     _ => {
                         owners.insert((topic.as_str(), op), spec.slug.as_str());

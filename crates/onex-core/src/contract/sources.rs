@@ -57,12 +57,10 @@ impl MapSources {
 
 impl Sources for MapSources {
     fn read(&self, path: &Path) -> std::io::Result<String> {
-        self.files.get(path).cloned().ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{} not found", path.display()),
-            )
-        })
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} not found", path.display())))
     }
 
     fn env(&self, name: &str) -> Option<String> {

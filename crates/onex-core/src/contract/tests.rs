@@ -25,8 +25,7 @@ fn fixtures() -> MapSources {
             if path.is_dir() {
                 dirs.push(path);
             } else {
-                let text = std::fs::read_to_string(&path)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 let rel = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
                 sources.files.insert(rel, text);
             }
@@ -36,18 +35,13 @@ fn fixtures() -> MapSources {
 }
 
 fn load_ok(path: &str, sources: &MapSources) -> Loaded {
-    load_runtime_contract(Path::new(path), sources)
-        .unwrap_or_else(|e| panic!("{}", render_human(&e.0, sources)))
+    load_runtime_contract(Path::new(path), sources).unwrap_or_else(|e| panic!("{}", render_human(&e.0, sources)))
 }
 
 fn load_err(path: &str, sources: &MapSources) -> Vec<Diagnostic> {
     match load_runtime_contract(Path::new(path), sources) {
         Ok(_) => panic!("{path} loaded but should not"),
-        Err(e) => {
-            e.0.into_iter()
-                .filter(|d| d.severity == Severity::Error)
-                .collect()
-        }
+        Err(e) => e.0.into_iter().filter(|d| d.severity == Severity::Error).collect(),
     }
 }
 
@@ -78,24 +72,14 @@ fn valid_fixture_loads_with_defaults_and_interpolation() {
     let http = &c.handlers[1];
     assert_eq!(http.timeout, std::time::Duration::from_millis(30_000));
     assert_eq!(http.rate_limit_per_second, Some(50.0));
-    assert_eq!(
-        http.config.get("max_connections"),
-        Some(&serde_json::json!(32))
-    );
-    assert_eq!(
-        http.config.get("base_url"),
-        Some(&serde_json::json!("http://127.0.0.1:8080"))
-    );
+    assert_eq!(http.config.get("max_connections"), Some(&serde_json::json!(32)));
+    assert_eq!(http.config.get("base_url"), Some(&serde_json::json!("http://127.0.0.1:8080")));
     assert_eq!(c.nodes.len(), 2);
     match &c.nodes[0].kind {
         NodeKind::Effect { routes } => {
             let ops: Vec<&str> = routes.iter().map(|r| r.operation.as_str()).collect();
             assert_eq!(ops, ["local.echo", "local.transform", "local.error"]);
-            assert!(
-                routes
-                    .iter()
-                    .all(|r| r.target == RouteTarget::Handler("local".into()))
-            );
+            assert!(routes.iter().all(|r| r.target == RouteTarget::Handler("local".into())));
         }
         other => panic!("greeter is {other:?}"),
     }
@@ -107,11 +91,7 @@ fn valid_fixture_loads_with_defaults_and_interpolation() {
         other => panic!("shouter is {other:?}"),
     }
     assert_eq!(c.nodes[1].subscribe_topics, c.event_bus.input_topics);
-    assert!(
-        loaded.notes.iter().all(|n| n.severity == Severity::Info),
-        "{:?}",
-        loaded.notes
-    );
+    assert!(loaded.notes.iter().all(|n| n.severity == Severity::Info), "{:?}", loaded.notes);
 }
 
 #[test]
@@ -120,40 +100,19 @@ fn three_mistakes_are_all_reported_with_their_lines_in_one_run() {
     let found: Vec<(usize, &str)> = errors.iter().map(|d| (d.line, d.path.as_str())).collect();
     assert_eq!(
         found,
-        [
-            (6, "runtime.enviroment"),
-            (11, "runtime.event_bus.config.topics.input"),
-            (14, "runtime.handlers[0].type")
-        ],
+        [(6, "runtime.enviroment"), (11, "runtime.event_bus.config.topics.input"), (14, "runtime.handlers[0].type")],
         "{errors:#?}"
     );
-    assert_eq!(
-        errors[0].hint.as_deref(),
-        Some("did you mean `environment`?")
-    );
-    assert!(
-        errors[1].hint.as_deref().unwrap_or("").contains("`acme`"),
-        "{:?}",
-        errors[1].hint
-    );
+    assert_eq!(errors[0].hint.as_deref(), Some("did you mean `environment`?"));
+    assert!(errors[1].hint.as_deref().unwrap_or("").contains("`acme`"), "{:?}", errors[1].hint);
     assert!(errors[2].message.contains("unknown handler type `kafkaa`"));
-    assert!(
-        errors[2]
-            .hint
-            .as_deref()
-            .unwrap_or("")
-            .contains("local, http, db, vault, consul")
-    );
+    assert!(errors[2].hint.as_deref().unwrap_or("").contains("local, http, db, vault, consul"));
 }
 
 #[test]
 fn v0_1_contract_loads_with_one_warning_per_deprecated_field() {
     let loaded = load_ok("runtime_v01.yaml", &fixtures());
-    let warnings: Vec<&Diagnostic> = loaded
-        .notes
-        .iter()
-        .filter(|d| d.severity == Severity::Warning)
-        .collect();
+    let warnings: Vec<&Diagnostic> = loaded.notes.iter().filter(|d| d.severity == Severity::Warning).collect();
     assert_eq!(warnings.len(), 5, "{warnings:#?}");
     for (old, new) in [
         ("type", "kind"),
@@ -181,19 +140,9 @@ fn v0_1_contract_with_a_beta_field_asks_for_version_0_2() {
     let src = "contract_version: \"0.1\"\nruntime:\n  name: legacy\n  event_bus: {type: inmemory, input_topic: onex.a.b.cmd.v1, output_topic: onex.a.b.evt.v1}\n  handlers:\n    - type: vault\n    - type: http\n      retry_policy: {max_retries: 1}\n";
     let errors = load_err("onex.yaml", &inline(src, &[]));
     assert_eq!(errors.len(), 2, "{errors:#?}");
-    assert!(
-        errors
-            .iter()
-            .all(|e| e.message.contains("needs contract_version 0.2"))
-    );
+    assert!(errors.iter().all(|e| e.message.contains("needs contract_version 0.2")));
     assert_eq!((errors[0].line, errors[1].line), (6, 8));
-    assert!(
-        errors[0]
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("docs/contracts.md#upgrading")
-    );
+    assert!(errors[0].fix.as_deref().unwrap_or("").contains("docs/contracts.md#upgrading"));
 }
 
 #[test]
@@ -201,22 +150,12 @@ fn v0_2_contract_using_a_v0_1_name_is_an_error_naming_the_replacement() {
     let src = "runtime:\n  name: x\n  event_bus: {kind: memory, input_topic: onex.a.b.cmd.v1, config: {topics: {output: onex.a.b.evt.v1}}}\n";
     let errors = load_err("onex.yaml", &inline(src, &[]));
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert!(
-        errors[0]
-            .message
-            .contains("replaced by `config.topics.input`")
-    );
+    assert!(errors[0].message.contains("replaced by `config.topics.input`"));
 }
 
 #[test]
 fn unknown_version_lists_the_supported_ones_and_how_to_upgrade() {
-    let errors = load_err(
-        "onex.yaml",
-        &inline(
-            &format!("contract_version: \"0.9\"\n{}", runtime_with("")),
-            &[],
-        ),
-    );
+    let errors = load_err("onex.yaml", &inline(&format!("contract_version: \"0.9\"\n{}", runtime_with("")), &[]));
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].line, 1);
     assert!(errors[0].hint.as_deref().unwrap_or("").contains("0.1, 0.2"));
@@ -226,10 +165,7 @@ fn unknown_version_lists_the_supported_ones_and_how_to_upgrade() {
 #[test]
 fn version_may_be_written_as_a_map_or_a_number() {
     for v in ["{major: 0, minor: 2, patch: 0}", "0.2", "\"0.2.0\""] {
-        let loaded = load_ok(
-            "onex.yaml",
-            &inline(&format!("contract_version: {v}\n{}", runtime_with("")), &[]),
-        );
+        let loaded = load_ok("onex.yaml", &inline(&format!("contract_version: {v}\n{}", runtime_with("")), &[]));
         assert_eq!(loaded.contract.version, ContractVersion::V0_2, "{v}");
     }
 }
@@ -259,10 +195,7 @@ fn duplicate_handler_bindings_and_slugs_are_errors() {
             "node slug `n1` is used twice"
         ]
     );
-    assert_eq!(
-        errors[0].fix.as_deref(),
-        Some("give each `http` binding a distinct `name:`")
-    );
+    assert_eq!(errors[0].fix.as_deref(), Some("give each `http` binding a distinct `name:`"));
     assert_eq!(errors[2].line, 14);
 }
 
@@ -270,12 +203,7 @@ fn duplicate_handler_bindings_and_slugs_are_errors() {
 fn two_bindings_of_one_type_with_distinct_names_are_fine() {
     let loaded = load_ok(
         "onex.yaml",
-        &inline(
-            &runtime_with(
-                "  handlers:\n    - {type: http, name: api}\n    - {type: http, name: cdn}\n",
-            ),
-            &[],
-        ),
+        &inline(&runtime_with("  handlers:\n    - {type: http, name: api}\n    - {type: http, name: cdn}\n"), &[]),
     );
     assert_eq!(loaded.contract.handlers.len(), 2);
 }
@@ -284,16 +212,10 @@ fn two_bindings_of_one_type_with_distinct_names_are_fine() {
 fn missing_node_contract_file_is_an_error_at_the_reference() {
     let errors = load_err(
         "onex.yaml",
-        &inline(
-            &runtime_with("  nodes:\n    - slug: n1\n      contract: nodes/missing.yaml\n"),
-            &[],
-        ),
+        &inline(&runtime_with("  nodes:\n    - slug: n1\n      contract: nodes/missing.yaml\n"), &[]),
     );
     assert_eq!(errors.len(), 1);
-    assert_eq!(
-        (errors[0].line, errors[0].path.as_str()),
-        (9, "runtime.nodes[0].contract")
-    );
+    assert_eq!((errors[0].line, errors[0].path.as_str()), (9, "runtime.nodes[0].contract"));
     assert!(errors[0].message.contains("nodes/missing.yaml"));
 }
 
@@ -301,29 +223,18 @@ fn missing_node_contract_file_is_an_error_at_the_reference() {
 fn missing_config_ref_file_is_an_error() {
     let errors = load_err(
         "onex.yaml",
-        &inline(
-            &runtime_with("  handlers:\n    - type: http\n      config_ref: nope.yaml\n"),
-            &[],
-        ),
+        &inline(&runtime_with("  handlers:\n    - type: http\n      config_ref: nope.yaml\n"), &[]),
     );
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0]
-            .message
-            .contains("config_ref file `nope.yaml` cannot be read")
-    );
+    assert!(errors[0].message.contains("config_ref file `nope.yaml` cannot be read"));
 }
 
 #[test]
 fn unset_variable_is_reported_with_its_location() {
-    let src =
-        runtime_with("  handlers:\n    - type: http\n      config:\n        url: \"${API_URL}\"\n");
+    let src = runtime_with("  handlers:\n    - type: http\n      config:\n        url: \"${API_URL}\"\n");
     let errors = load_err("onex.yaml", &inline(&src, &[]));
     assert_eq!(errors.len(), 1);
-    assert_eq!(
-        (errors[0].line, errors[0].path.as_str()),
-        (10, "runtime.handlers[0].config.url")
-    );
+    assert_eq!((errors[0].line, errors[0].path.as_str()), (10, "runtime.handlers[0].config.url"));
     assert!(errors[0].message.contains("`API_URL`"));
 }
 
@@ -331,15 +242,9 @@ fn unset_variable_is_reported_with_its_location() {
 fn interpolated_placeholder_is_typed_after_substitution() {
     let src = runtime_with("  handlers:\n    - type: http\n      timeout_ms: ${T:-30}\n");
     let loaded = load_ok("onex.yaml", &inline(&src, &[]));
-    assert_eq!(
-        loaded.contract.handlers[0].timeout,
-        std::time::Duration::from_millis(30)
-    );
+    assert_eq!(loaded.contract.handlers[0].timeout, std::time::Duration::from_millis(30));
     let sources = inline(&src, &[]).with_env("T", "45");
-    assert_eq!(
-        load_ok("onex.yaml", &sources).contract.handlers[0].timeout,
-        std::time::Duration::from_millis(45)
-    );
+    assert_eq!(load_ok("onex.yaml", &sources).contract.handlers[0].timeout, std::time::Duration::from_millis(45));
 }
 
 #[test]
@@ -349,35 +254,24 @@ fn nested_timeout_and_retry_in_config_are_accepted_and_binding_level_wins() {
     );
     let h = &load_ok("onex.yaml", &inline(&src, &[])).contract.handlers[0];
     assert_eq!(h.timeout, std::time::Duration::from_millis(500));
-    assert_eq!(
-        (h.retry_policy.max_retries, h.retry_policy.backoff),
-        (7, Backoff::Fixed)
-    );
+    assert_eq!((h.retry_policy.max_retries, h.retry_policy.backoff), (7, Backoff::Fixed));
     assert_eq!(h.config.len(), 1);
 }
 
 #[test]
 fn retry_policy_max_below_base_is_an_error() {
-    let src = runtime_with(
-        "  handlers:\n    - type: http\n      retry_policy: {base_delay_ms: 500, max_delay_ms: 100}\n",
-    );
+    let src =
+        runtime_with("  handlers:\n    - type: http\n      retry_policy: {base_delay_ms: 500, max_delay_ms: 100}\n");
     let errors = load_err("onex.yaml", &inline(&src, &[]));
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0]
-            .message
-            .contains("max_delay_ms (100) is less than base_delay_ms (500)")
-    );
+    assert!(errors[0].message.contains("max_delay_ms (100) is less than base_delay_ms (500)"));
 }
 
 #[test]
 fn local_handler_config_accepts_no_keys() {
     let errors = load_err(
         "onex.yaml",
-        &inline(
-            &runtime_with("  handlers:\n    - type: local\n      config: {verbose: true}\n"),
-            &[],
-        ),
+        &inline(&runtime_with("  handlers:\n    - type: local\n      config: {verbose: true}\n"), &[]),
     );
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].path, "runtime.handlers[0].config.verbose");
@@ -396,36 +290,18 @@ fn kafka_bus_keeps_backend_settings_and_refuses_memory_ones() {
     let src = "runtime:\n  name: k\n  event_bus:\n    kind: kafka\n    config:\n      bootstrap_servers: \"${KAFKA:-127.0.0.1:9092}\"\n      topics: {input: onex.a.b.cmd.v1, output: onex.a.b.evt.v1}\n";
     let bus = load_ok("onex.yaml", &inline(src, &[])).contract.event_bus;
     assert_eq!(bus.kind, BusKind::Kafka);
-    assert_eq!(
-        bus.backend_config.get("bootstrap_servers"),
-        Some(&serde_json::json!("127.0.0.1:9092"))
-    );
+    assert_eq!(bus.backend_config.get("bootstrap_servers"), Some(&serde_json::json!("127.0.0.1:9092")));
     assert_eq!(bus.consumer_group, "k");
-    let errors = load_err(
-        "onex.yaml",
-        &inline(
-            &src.replace("      topics", "      partitions: 4\n      topics"),
-            &[],
-        ),
-    );
+    let errors = load_err("onex.yaml", &inline(&src.replace("      topics", "      partitions: 4\n      topics"), &[]));
     assert_eq!(errors.len(), 1);
     assert!(errors[0].message.contains("only applies to `kind: memory`"));
 }
 
 #[test]
 fn input_topics_may_be_one_or_many() {
-    let src = runtime_with("").replace(
-        "input: onex.acme.orders.cmd.v1",
-        "input: [onex.acme.orders.cmd.v1, onex.acme.billing.cmd.v2]",
-    );
-    assert_eq!(
-        load_ok("onex.yaml", &inline(&src, &[]))
-            .contract
-            .event_bus
-            .input_topics
-            .len(),
-        2
-    );
+    let src = runtime_with("")
+        .replace("input: onex.acme.orders.cmd.v1", "input: [onex.acme.orders.cmd.v1, onex.acme.billing.cmd.v2]");
+    assert_eq!(load_ok("onex.yaml", &inline(&src, &[])).contract.event_bus.input_topics.len(), 2);
 }
 
 #[test]
@@ -433,41 +309,19 @@ fn topic_of_the_other_convention_suggests_topic_convention() {
     let src = runtime_with("").replace("onex.acme.orders.cmd.v1", "onex.cmd.acme.order-placed.v1");
     let errors = load_err("onex.yaml", &inline(&src, &[]));
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0]
-            .hint
-            .as_deref()
-            .unwrap_or("")
-            .contains("topic_convention: onex_kind")
-    );
+    assert!(errors[0].hint.as_deref().unwrap_or("").contains("topic_convention: onex_kind"));
 }
 
 const EFFECT_HTTP: &str = "contract_version: {major: 1, minor: 0, patch: 0}\nnode_type: effect\nhandler_routing:\n  handlers:\n    - {operation: http.get, handler_type: http}\n";
 
 #[test]
 fn routing_to_an_unbound_handler_type_lists_the_bound_ones() {
-    let src =
-        runtime_with("  handlers:\n    - type: db\n  nodes:\n    - {slug: n, contract: n.yaml}\n");
+    let src = runtime_with("  handlers:\n    - type: db\n  nodes:\n    - {slug: n, contract: n.yaml}\n");
     let errors = load_err("onex.yaml", &inline(&src, &[("n.yaml", EFFECT_HTTP)]));
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(
-        (errors[0].file.as_path(), errors[0].line),
-        (Path::new("n.yaml"), 5)
-    );
-    assert!(
-        errors[0]
-            .hint
-            .as_deref()
-            .unwrap_or("")
-            .contains("`db` (db)")
-    );
-    assert!(
-        errors[0]
-            .fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("- type: http")
-    );
+    assert_eq!((errors[0].file.as_path(), errors[0].line), (Path::new("n.yaml"), 5));
+    assert!(errors[0].hint.as_deref().unwrap_or("").contains("`db` (db)"));
+    assert!(errors[0].fix.as_deref().unwrap_or("").contains("- type: http"));
 }
 
 #[test]
@@ -477,11 +331,7 @@ fn two_nodes_claiming_one_operation_on_one_topic_is_ambiguous() {
     );
     let errors = load_err("onex.yaml", &inline(&src, &[("n.yaml", EFFECT_HTTP)]));
     assert_eq!(errors.len(), 1);
-    assert!(
-        errors[0]
-            .message
-            .contains("nodes `a` and `b` both handle operation `http.get`")
-    );
+    assert!(errors[0].message.contains("nodes `a` and `b` both handle operation `http.get`"));
     assert_eq!(errors[0].line, 11);
 }
 
@@ -491,52 +341,26 @@ fn real_onex_fixtures_load_with_info_notes_and_needs_a_worker() {
     let nodes = &loaded.contract.nodes;
     match &nodes[0].kind {
         NodeKind::Effect { routes } => {
-            let targets: Vec<(&str, &RouteTarget)> = routes
-                .iter()
-                .map(|r| (r.operation.as_str(), &r.target))
-                .collect();
-            assert_eq!(
-                targets[0],
-                ("http.post", &RouteTarget::Handler("http".into()))
-            );
-            assert_eq!(
-                targets[1],
-                ("db.query", &RouteTarget::Handler("registry_db".into()))
-            );
-            assert!(
-                matches!(targets[3].1, RouteTarget::Worker { class, .. } if class == "HandlerNodeIntrospected")
-            );
+            let targets: Vec<(&str, &RouteTarget)> = routes.iter().map(|r| (r.operation.as_str(), &r.target)).collect();
+            assert_eq!(targets[0], ("http.post", &RouteTarget::Handler("http".into())));
+            assert_eq!(targets[1], ("db.query", &RouteTarget::Handler("registry_db".into())));
+            assert!(matches!(targets[3].1, RouteTarget::Worker { class, .. } if class == "HandlerNodeIntrospected"));
         }
         other => panic!("effect is {other:?}"),
     }
-    assert_eq!(
-        nodes[0].publish_topic.as_str(),
-        "onex.evt.platform.registration-result.v1"
-    );
-    assert!(
-        nodes[0]
-            .description
-            .as_deref()
-            .unwrap_or("")
-            .ends_with("#magic___^_^___line")
-    );
-    for (i, reason) in [
-        (1, "onex.compute.jq"),
-        (2, "REDUCER nodes are not executed"),
-        (3, "ORCHESTRATOR nodes are not executed"),
-    ] {
+    assert_eq!(nodes[0].publish_topic.as_str(), "onex.evt.platform.registration-result.v1");
+    assert!(nodes[0].description.as_deref().unwrap_or("").ends_with("#magic___^_^___line"));
+    for (i, reason) in
+        [(1, "onex.compute.jq"), (2, "REDUCER nodes are not executed"), (3, "ORCHESTRATOR nodes are not executed")]
+    {
         assert!(
             matches!(&nodes[i].kind, NodeKind::NeedsWorker { reason: r, .. } if r.contains(reason)),
             "{:?}",
             nodes[i].kind
         );
     }
-    let infos: Vec<&str> = loaded
-        .notes
-        .iter()
-        .filter(|n| n.severity == Severity::Info)
-        .map(|n| n.message.as_str())
-        .collect();
+    let infos: Vec<&str> =
+        loaded.notes.iter().filter(|n| n.severity == Severity::Info).map(|n| n.message.as_str()).collect();
     for key in [
         "name",
         "contract_name",
@@ -552,86 +376,44 @@ fn real_onex_fixtures_load_with_info_notes_and_needs_a_worker() {
             "{key}: {infos:#?}"
         );
     }
-    assert_eq!(
-        infos
-            .iter()
-            .filter(|m| m.contains("needs a worker"))
-            .count(),
-        4,
-        "{infos:#?}"
-    );
+    assert_eq!(infos.iter().filter(|m| m.contains("needs a worker")).count(), 4, "{infos:#?}");
 }
 
 #[test]
 fn unknown_node_key_suggests_the_closest_known_one() {
     let src = "contract_version: {major: 1, minor: 0, patch: 0}\nnode_type: COMPUTE_GENERIC\nhandler_routnig: {}\n";
-    let diags = validate_file(
-        Path::new("n.yaml"),
-        &MapSources::new().with_file("n.yaml", src),
-    );
-    let errors: Vec<&Diagnostic> = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
+    let diags = validate_file(Path::new("n.yaml"), &MapSources::new().with_file("n.yaml", src));
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.severity == Severity::Error).collect();
     assert_eq!(errors.len(), 1);
-    assert_eq!(
-        (errors[0].line, errors[0].hint.as_deref()),
-        (3, Some("did you mean `handler_routing`?"))
-    );
+    assert_eq!((errors[0].line, errors[0].hint.as_deref()), (3, Some("did you mean `handler_routing`?")));
 }
 
 #[test]
 fn unknown_node_type_lists_the_known_ones() {
     let src = "contract_version: {major: 1, minor: 0, patch: 0}\nnode_type: GATEWAY\n";
-    let diags = validate_file(
-        Path::new("n.yaml"),
-        &MapSources::new().with_file("n.yaml", src),
-    );
+    let diags = validate_file(Path::new("n.yaml"), &MapSources::new().with_file("n.yaml", src));
     assert_eq!(diags.len(), 1);
-    assert!(
-        diags[0]
-            .message
-            .contains("EFFECT_GENERIC, COMPUTE_GENERIC, REDUCER_GENERIC, ORCHESTRATOR_GENERIC")
-    );
+    assert!(diags[0].message.contains("EFFECT_GENERIC, COMPUTE_GENERIC, REDUCER_GENERIC, ORCHESTRATOR_GENERIC"));
 }
 
 #[test]
 fn workflow_dependency_on_a_missing_step_and_cycles_are_errors() {
     let src = "contract_version: {major: 1, minor: 0, patch: 0}\nnode_type: ORCHESTRATOR_GENERIC\nworkflow_coordination:\n  workflow_definition:\n    execution_graph:\n      nodes:\n        - {node_id: a, node_type: EFFECT_GENERIC, depends_on: [c]}\n        - {node_id: b, node_type: EFFECT_GENERIC, depends_on: [a, zz]}\n        - {node_id: c, node_type: EFFECT_GENERIC, depends_on: [b]}\n";
-    let diags = validate_file(
-        Path::new("w.yaml"),
-        &MapSources::new().with_file("w.yaml", src),
-    );
-    let errors: Vec<&str> = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .map(|d| d.message.as_str())
-        .collect();
+    let diags = validate_file(Path::new("w.yaml"), &MapSources::new().with_file("w.yaml", src));
+    let errors: Vec<&str> =
+        diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.message.as_str()).collect();
     assert_eq!(errors.len(), 2, "{errors:#?}");
-    assert!(
-        errors
-            .iter()
-            .any(|m| m.contains("step `zz` does not exist"))
-    );
+    assert!(errors.iter().any(|m| m.contains("step `zz` does not exist")));
     assert!(errors.iter().any(|m| m.contains("dependency cycle")));
 }
 
 #[test]
 fn state_machine_transition_to_an_undeclared_state_is_an_error() {
     let src = "contract_version: {major: 1, minor: 0, patch: 0}\nnode_type: reducer\nstate_machine:\n  initial_state: idle\n  states:\n    - state_name: idle\n    - state_name: done\n  transitions:\n    - {from_state: idle, to_state: dnoe, trigger: go}\n";
-    let diags = validate_file(
-        Path::new("r.yaml"),
-        &MapSources::new().with_file("r.yaml", src),
-    );
-    let errors: Vec<&Diagnostic> = diags
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
+    let diags = validate_file(Path::new("r.yaml"), &MapSources::new().with_file("r.yaml", src));
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.severity == Severity::Error).collect();
     assert_eq!(errors.len(), 1);
-    assert_eq!(
-        (errors[0].line, errors[0].hint.as_deref()),
-        (9, Some("did you mean `done`?"))
-    );
+    assert_eq!((errors[0].line, errors[0].hint.as_deref()), (9, Some("did you mean `done`?")));
 }
 
 #[test]
@@ -646,11 +428,7 @@ fn validate_file_accepts_standalone_real_onex_node_contracts() {
         "nodes/shouter.yaml",
     ] {
         let diags = validate_file(Path::new(f), &sources);
-        assert!(
-            diags.iter().all(|d| d.severity != Severity::Error),
-            "{f}: {}",
-            render_human(&diags, &sources)
-        );
+        assert!(diags.iter().all(|d| d.severity != Severity::Error), "{f}: {}", render_human(&diags, &sources));
     }
 }
 
@@ -668,17 +446,13 @@ fn human_rendering_shows_source_line_caret_field_hint_fix_and_summary() {
     let diags = validate_file(Path::new("three_mistakes.yaml"), &sources);
     let text = render_human(&diags, &sources);
     assert!(text.contains("error: unknown field `enviroment` in `runtime`\n  --> three_mistakes.yaml:6:3\n  |\n6 |   enviroment: dev\n  |   ^\n  = field: runtime.enviroment\n  = hint: did you mean `environment`?\n  = fix: rename `enviroment` to `environment`\n"), "{text}");
-    assert!(
-        text.ends_with("contract is invalid: 3 errors, 0 warnings, 0 notes\n"),
-        "{text}"
-    );
+    assert!(text.ends_with("contract is invalid: 3 errors, 0 warnings, 0 notes\n"), "{text}");
 }
 
 #[test]
 fn json_rendering_is_an_array_of_diagnostics() {
     let diags = validate_file(Path::new("three_mistakes.yaml"), &fixtures());
-    let json: serde_json::Value =
-        serde_json::from_str(&render_json(&diags)).unwrap_or_else(|e| panic!("{e}"));
+    let json: serde_json::Value = serde_json::from_str(&render_json(&diags)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(json.as_array().map(Vec::len), Some(3));
     assert_eq!(json[0]["severity"], "error");
     assert_eq!(json[0]["line"], 6);

@@ -62,21 +62,14 @@ const RULE_KEYS: [&str; 17] = [
     "resource_constraints",
     "compensation_enabled",
 ];
-const LIFECYCLE_KEYS: [&str; 4] = [
-    "startup_sequence",
-    "shutdown_sequence",
-    "health_check_interval_ms",
-    "graceful_shutdown_timeout_ms",
-];
+const LIFECYCLE_KEYS: [&str; 4] =
+    ["startup_sequence", "shutdown_sequence", "health_check_interval_ms", "graceful_shutdown_timeout_ms"];
 
 /// Validates the workflow at `path`, reporting every problem.
 pub fn validate(node: &Node, path: &str, d: &mut Decoder<'_>) {
     let Some(w) = d.map(node, path) else { return };
     d.deny_unknown(&w, path, &COORDINATION_KEYS);
-    if let Some(l) = w
-        .get("lifecycle")
-        .and_then(|n| d.map(n, &join(path, "lifecycle")))
-    {
+    if let Some(l) = w.get("lifecycle").and_then(|n| d.map(n, &join(path, "lifecycle"))) {
         d.deny_unknown(&l, &join(path, "lifecycle"), &LIFECYCLE_KEYS);
     }
     for key in ["subscriptions", "publications"] {
@@ -85,42 +78,26 @@ pub fn validate(node: &Node, path: &str, d: &mut Decoder<'_>) {
         }
     }
     let dp = join(path, "workflow_definition");
-    let Some(def) = d
-        .required(&w, "workflow_definition", path)
-        .and_then(|n| d.map(n, &dp))
-    else {
+    let Some(def) = d.required(&w, "workflow_definition", path).and_then(|n| d.map(n, &dp)) else {
         return;
     };
     d.deny_unknown(&def, &dp, &DEFINITION_KEYS);
-    if let Some(m) = def
-        .get("workflow_metadata")
-        .and_then(|n| d.map(n, &join(&dp, "workflow_metadata")))
-    {
+    if let Some(m) = def.get("workflow_metadata").and_then(|n| d.map(n, &join(&dp, "workflow_metadata"))) {
         let mp = join(&dp, "workflow_metadata");
         d.deny_unknown(&m, &mp, &METADATA_KEYS);
         if let Some(n) = d.required(&m, "workflow_name", &mp) {
             d.non_empty_string(n, &join(&mp, "workflow_name"));
         }
     }
-    if let Some(r) = def
-        .get("coordination_rules")
-        .and_then(|n| d.map(n, &join(&dp, "coordination_rules")))
-    {
+    if let Some(r) = def.get("coordination_rules").and_then(|n| d.map(n, &join(&dp, "coordination_rules"))) {
         let rp = join(&dp, "coordination_rules");
         d.deny_unknown(&r, &rp, &RULE_KEYS);
         if let Some(n) = r.get("failure_recovery_strategy") {
-            d.one_of(
-                n,
-                &join(&rp, "failure_recovery_strategy"),
-                &["fail_fast", "retry", "none", "compensate"],
-            );
+            d.one_of(n, &join(&rp, "failure_recovery_strategy"), &["fail_fast", "retry", "none", "compensate"]);
         }
     }
     let gp = join(&dp, "execution_graph");
-    let Some(graph) = d
-        .required(&def, "execution_graph", &dp)
-        .and_then(|n| d.map(n, &gp))
-    else {
+    let Some(graph) = d.required(&def, "execution_graph", &dp).and_then(|n| d.map(n, &gp)) else {
         return;
     };
     d.deny_unknown(&graph, &gp, &GRAPH_KEYS);
@@ -154,10 +131,7 @@ pub fn validate(node: &Node, path: &str, d: &mut Decoder<'_>) {
             );
             continue;
         }
-        let on = s
-            .get("depends_on")
-            .and_then(|n| d.strings(n, &join(&p, "depends_on")))
-            .unwrap_or_default();
+        let on = s.get("depends_on").and_then(|n| d.strings(n, &join(&p, "depends_on"))).unwrap_or_default();
         deps.push((id, on));
     }
     if let Some(edges) = graph.get("edges") {
@@ -166,12 +140,9 @@ pub fn validate(node: &Node, path: &str, d: &mut Decoder<'_>) {
             let p = index(&ep, i);
             let Some(e) = d.map(item, &p) else { continue };
             d.deny_unknown(&e, &p, &EDGE_KEYS);
-            let from = d
-                .required(&e, "from_node", &p)
-                .and_then(|n| d.string(n, &join(&p, "from_node")).map(|s| (s, n.pos)));
-            let to = d
-                .required(&e, "to_node", &p)
-                .and_then(|n| d.string(n, &join(&p, "to_node")).map(|s| (s, n.pos)));
+            let from =
+                d.required(&e, "from_node", &p).and_then(|n| d.string(n, &join(&p, "from_node")).map(|s| (s, n.pos)));
+            let to = d.required(&e, "to_node", &p).and_then(|n| d.string(n, &join(&p, "to_node")).map(|s| (s, n.pos)));
             let (Some((from, from_pos)), Some((to, to_pos))) = (from, to) else {
                 continue;
             };
@@ -211,20 +182,15 @@ fn unknown_step(ids: &HashMap<String, Pos>, name: &str, pos: Pos, at: &str, d: &
         pos,
         at,
         format!("step `{name}` does not exist in the execution graph"),
-        Some(guess.map_or_else(
-            || format!("steps: {}", known.join(", ")),
-            |g| format!("did you mean `{g}`?"),
-        )),
+        Some(guess.map_or_else(|| format!("steps: {}", known.join(", ")), |g| format!("did you mean `{g}`?"))),
         Some("name a `node_id` of `execution_graph.nodes`".into()),
     );
 }
 
 /// A cycle in the `depends_on` graph, as the ids along it (first repeated at the end).
 fn find_cycle(deps: &[(String, Vec<Located>)]) -> Option<Vec<String>> {
-    let edges: HashMap<&str, Vec<&str>> = deps
-        .iter()
-        .map(|(id, on)| (id.as_str(), on.iter().map(|(d, _, _)| d.as_str()).collect()))
-        .collect();
+    let edges: HashMap<&str, Vec<&str>> =
+        deps.iter().map(|(id, on)| (id.as_str(), on.iter().map(|(d, _, _)| d.as_str()).collect())).collect();
     // 0 = unvisited, 1 = on the current path, 2 = done. Iterative to keep the stack flat.
     let mut state: HashMap<&str, u8> = HashMap::new();
     for (start, _) in deps {
@@ -246,8 +212,7 @@ fn find_cycle(deps: &[(String, Vec<Located>)]) -> Option<Vec<String>> {
                     }
                     1 => {
                         let from = path.iter().position(|(p, _)| *p == to).unwrap_or(0);
-                        let mut cycle: Vec<String> =
-                            path[from..].iter().map(|(p, _)| (*p).to_owned()).collect();
+                        let mut cycle: Vec<String> = path[from..].iter().map(|(p, _)| (*p).to_owned()).collect();
                         cycle.push(to.to_owned());
                         return Some(cycle);
                     }

@@ -34,10 +34,7 @@ pub struct Pos {
 
 impl Pos {
     fn from_span(span: Span) -> Self {
-        Self {
-            line: span.start.line(),
-            column: span.start.col() + 1,
-        }
+        Self { line: span.start.line(), column: span.start.col() + 1 }
     }
 }
 
@@ -80,10 +77,7 @@ impl Node {
 
     /// The value under `key`, if this is a map that has it.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?
-            .iter()
-            .find(|(k, _)| k.name == key)
-            .map(|(_, v)| v)
+        self.as_map()?.iter().find(|(k, _)| k.name == key).map(|(_, v)| v)
     }
 
     /// The string, if this is a string.
@@ -122,16 +116,12 @@ impl Node {
             Kind::Null => Value::Null,
             Kind::Bool(b) => Value::Bool(*b),
             Kind::Int(i) => Value::from(*i),
-            Kind::Float(f) => serde_json::Number::from_f64(*f)
-                .map_or_else(|| Value::String(f.to_string()), Value::Number),
+            Kind::Float(f) => {
+                serde_json::Number::from_f64(*f).map_or_else(|| Value::String(f.to_string()), Value::Number)
+            }
             Kind::String(s) => Value::String(s.clone()),
             Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            Kind::Map(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.name.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Kind::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
         }
     }
 }
@@ -196,17 +186,8 @@ fn is_yaml_float(s: &str) -> bool {
 }
 
 enum Frame {
-    Seq {
-        items: Vec<Node>,
-        pos: Pos,
-        anchor: usize,
-    },
-    Map {
-        entries: Vec<(Key, Node)>,
-        key: Option<Key>,
-        pos: Pos,
-        anchor: usize,
-    },
+    Seq { items: Vec<Node>, pos: Pos, anchor: usize },
+    Map { entries: Vec<(Key, Node)>, key: Option<Key>, pos: Pos, anchor: usize },
 }
 
 struct Builder<'f> {
@@ -220,14 +201,7 @@ struct Builder<'f> {
 }
 
 impl Builder<'_> {
-    fn error(
-        &mut self,
-        pos: Pos,
-        path: String,
-        message: String,
-        hint: Option<String>,
-        fix: Option<String>,
-    ) {
+    fn error(&mut self, pos: Pos, path: String, message: String, hint: Option<String>, fix: Option<String>) {
         self.diags.push(Diagnostic {
             severity: Severity::Error,
             file: self.file.to_path_buf(),
@@ -266,10 +240,7 @@ impl Builder<'_> {
                 node.pos,
                 self.path(),
                 format!("the document expands to more than {MAX_NODES} values"),
-                Some(
-                    "aliases (`*name`) are expanded in place; a chain of them grows exponentially"
-                        .into(),
-                ),
+                Some("aliases (`*name`) are expanded in place; a chain of them grows exponentially".into()),
                 Some("remove the nested aliases".into()),
             );
             return false;
@@ -287,11 +258,7 @@ impl Builder<'_> {
                 None
             }
             Some(Frame::Map { entries, key, .. }) => match key.take() {
-                Some(k) => match entries
-                    .iter()
-                    .find(|(e, _)| e.name == k.name)
-                    .map(|(e, _)| e.pos)
-                {
+                Some(k) => match entries.iter().find(|(e, _)| e.name == k.name).map(|(e, _)| e.pos) {
                     Some(first) => Some((k, first)),
                     None => {
                         entries.push((k, node));
@@ -304,10 +271,7 @@ impl Builder<'_> {
                         Kind::Seq(_) | Kind::Map(_) => return self.bad_key(node.pos),
                         other => scalar_text(&other),
                     };
-                    *key = Some(Key {
-                        name,
-                        pos: node.pos,
-                    });
+                    *key = Some(Key { name, pos: node.pos });
                     None
                 }
             },
@@ -318,10 +282,7 @@ impl Builder<'_> {
                 k.pos,
                 self.path_with(&name),
                 format!("duplicate key `{name}`"),
-                Some(format!(
-                    "`{name}` is already set on line {}; YAML keeps only one of them",
-                    first.line
-                )),
+                Some(format!("`{name}` is already set on line {}; YAML keeps only one of them", first.line)),
                 Some(format!("remove one of the two `{name}:` entries")),
             );
         }
@@ -341,11 +302,7 @@ impl Builder<'_> {
 
     fn path_with(&self, key: &str) -> String {
         let p = self.path();
-        if p.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{p}.{key}")
-        }
+        if p.is_empty() { key.to_owned() } else { format!("{p}.{key}") }
     }
 
     /// Handles one event. Returns false when building must stop.
@@ -359,14 +316,8 @@ impl Builder<'_> {
                         pos,
                         String::new(),
                         "the file holds more than one YAML document".into(),
-                        Some(
-                            "a contract is exactly one document; `---` may only start the first"
-                                .into(),
-                        ),
-                        Some(
-                            "split the documents into separate files, or remove the extra `---`"
-                                .into(),
-                        ),
+                        Some("a contract is exactly one document; `---` may only start the first".into()),
+                        Some("split the documents into separate files, or remove the extra `---`".into()),
                     );
                     return false;
                 }
@@ -375,20 +326,11 @@ impl Builder<'_> {
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_string = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let plain = style == ScalarStyle::Plain && !forced_string;
-                let kind = if plain {
-                    type_plain(&text)
-                } else {
-                    Kind::String(text.into_owned())
-                };
+                let kind = if plain { type_plain(&text) } else { Kind::String(text.into_owned()) };
                 self.push(Node { kind, pos, plain }, anchor)
             }
             Event::Alias(id) => {
-                let found = self
-                    .anchors
-                    .iter()
-                    .rev()
-                    .find(|(a, _)| *a == id)
-                    .map(|(_, n)| n.clone());
+                let found = self.anchors.iter().rev().find(|(a, _)| *a == id).map(|(_, n)| n.clone());
                 match found {
                     Some(node) => self.push(node, 0),
                     None => {
@@ -403,9 +345,7 @@ impl Builder<'_> {
                     }
                 }
             }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _)
-                if self.stack.len() >= MAX_DEPTH =>
-            {
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) if self.stack.len() >= MAX_DEPTH => {
                 let _ = anchor;
                 self.error(
                     pos,
@@ -417,44 +357,20 @@ impl Builder<'_> {
                 false
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq {
-                    items: Vec::new(),
-                    pos,
-                    anchor,
-                });
+                self.stack.push(Frame::Seq { items: Vec::new(), pos, anchor });
                 true
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map {
-                    entries: Vec::new(),
-                    key: None,
-                    pos,
-                    anchor,
-                });
+                self.stack.push(Frame::Map { entries: Vec::new(), key: None, pos, anchor });
                 true
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq { items, pos, anchor }) => self.push(
-                    Node {
-                        kind: Kind::Seq(items),
-                        pos,
-                        plain: false,
-                    },
-                    anchor,
-                ),
-                Some(Frame::Map {
-                    entries,
-                    pos,
-                    anchor,
-                    ..
-                }) => self.push(
-                    Node {
-                        kind: Kind::Map(entries),
-                        pos,
-                        plain: false,
-                    },
-                    anchor,
-                ),
+                Some(Frame::Seq { items, pos, anchor }) => {
+                    self.push(Node { kind: Kind::Seq(items), pos, plain: false }, anchor)
+                }
+                Some(Frame::Map { entries, pos, anchor, .. }) => {
+                    self.push(Node { kind: Kind::Map(entries), pos, plain: false }, anchor)
+                }
                 None => true,
             },
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => true,
@@ -479,15 +395,8 @@ fn scalar_text(kind: &Kind) -> String {
 /// found. When a syntax error is found the root is `None` and the
 /// diagnostics hold exactly that error.
 pub fn parse(src: &str, file: &Path) -> (Option<Node>, Vec<Diagnostic>) {
-    let mut builder = Builder {
-        file,
-        stack: Vec::new(),
-        anchors: Vec::new(),
-        root: None,
-        documents: 0,
-        nodes: 0,
-        diags: Vec::new(),
-    };
+    let mut builder =
+        Builder { file, stack: Vec::new(), anchors: Vec::new(), root: None, documents: 0, nodes: 0, diags: Vec::new() };
     let mut parser = Parser::new_from_str(src);
     while let Some(next) = parser.next_event() {
         match next {
@@ -498,10 +407,7 @@ pub fn parse(src: &str, file: &Path) -> (Option<Node>, Vec<Diagnostic>) {
             }
             Err(e) => {
                 let mark = e.marker();
-                let pos = Pos {
-                    line: mark.line().max(1),
-                    column: mark.col() + 1,
-                };
+                let pos = Pos { line: mark.line().max(1), column: mark.col() + 1 };
                 let hint = syntax_hint(e.info());
                 builder.diags.clear();
                 builder.error(
@@ -515,11 +421,7 @@ pub fn parse(src: &str, file: &Path) -> (Option<Node>, Vec<Diagnostic>) {
             }
         }
     }
-    let root = builder.root.take().unwrap_or(Node {
-        kind: Kind::Null,
-        pos: Pos { line: 1, column: 1 },
-        plain: true,
-    });
+    let root = builder.root.take().unwrap_or(Node { kind: Kind::Null, pos: Pos { line: 1, column: 1 }, plain: true });
     (Some(root), builder.diags)
 }
 
@@ -555,21 +457,12 @@ mod tests {
     fn plain_scalars_are_typed_and_quoted_ones_are_strings() {
         let root = ok("a: 30\nb: \"30\"\nc: true\nd: 'true'\ne: 1.5\nf: ~\ng: hello\nh: 0x1F\n");
         assert_eq!(root.get("a").map(|n| &n.kind), Some(&Kind::Int(30)));
-        assert_eq!(
-            root.get("b").map(|n| &n.kind),
-            Some(&Kind::String("30".into()))
-        );
+        assert_eq!(root.get("b").map(|n| &n.kind), Some(&Kind::String("30".into())));
         assert_eq!(root.get("c").map(|n| &n.kind), Some(&Kind::Bool(true)));
-        assert_eq!(
-            root.get("d").map(|n| &n.kind),
-            Some(&Kind::String("true".into()))
-        );
+        assert_eq!(root.get("d").map(|n| &n.kind), Some(&Kind::String("true".into())));
         assert_eq!(root.get("e").map(|n| &n.kind), Some(&Kind::Float(1.5)));
         assert_eq!(root.get("f").map(|n| &n.kind), Some(&Kind::Null));
-        assert_eq!(
-            root.get("g").map(|n| &n.kind),
-            Some(&Kind::String("hello".into()))
-        );
+        assert_eq!(root.get("g").map(|n| &n.kind), Some(&Kind::String("hello".into())));
         assert_eq!(root.get("h").map(|n| &n.kind), Some(&Kind::Int(31)));
     }
 
@@ -584,40 +477,22 @@ mod tests {
     fn positions_are_one_based_lines_and_columns() {
         let root = ok("---\n# comment\nouter:\n  inner: [1, {x: y}]\n");
         let inner = root.get("outer").and_then(|n| n.get("inner"));
-        assert_eq!(
-            inner.map(|n| n.pos),
-            Some(Pos {
-                line: 4,
-                column: 10
-            })
-        );
-        let key = root
-            .get("outer")
-            .and_then(Node::as_map)
-            .and_then(|m| m.first())
-            .map(|(k, _)| k.pos);
+        assert_eq!(inner.map(|n| n.pos), Some(Pos { line: 4, column: 10 }));
+        let key = root.get("outer").and_then(Node::as_map).and_then(|m| m.first()).map(|(k, _)| k.pos);
         assert_eq!(key, Some(Pos { line: 4, column: 3 }));
     }
 
     #[test]
     fn block_scalars_keep_magic_line_as_content() {
         let root = ok("d: >\n  Folded text\n  continues. #magic___^_^___line\nl: |\n  a\n  b\n");
-        assert_eq!(
-            root.get("d").and_then(Node::as_str),
-            Some("Folded text continues. #magic___^_^___line\n")
-        );
+        assert_eq!(root.get("d").and_then(Node::as_str), Some("Folded text continues. #magic___^_^___line\n"));
         assert_eq!(root.get("l").and_then(Node::as_str), Some("a\nb\n"));
     }
 
     #[test]
     fn anchors_and_aliases_expand() {
         let root = ok("topics:\n  - &t \"onex.evt.a.b.v1\"\nx:\n  topic: *t\n");
-        assert_eq!(
-            root.get("x")
-                .and_then(|n| n.get("topic"))
-                .and_then(Node::as_str),
-            Some("onex.evt.a.b.v1")
-        );
+        assert_eq!(root.get("x").and_then(|n| n.get("topic")).and_then(Node::as_str), Some("onex.evt.a.b.v1"));
     }
 
     #[test]
@@ -655,15 +530,12 @@ mod tests {
         let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
             let p = i - 1;
-            src.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            src.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let diags = errors(&src);
-        assert!(
-            diags
-                .iter()
-                .any(|d| d.message.contains("expands to more than")),
-            "{diags:?}"
-        );
+        assert!(diags.iter().any(|d| d.message.contains("expands to more than")), "{diags:?}");
     }
 
     #[test]

@@ -248,11 +248,7 @@ pub struct Envelope {
     #[serde(default)]
     pub metadata: Metadata,
     // `envelope_timestamp` is the name real ONEX envelopes use.
-    #[serde(
-        default,
-        alias = "envelope_timestamp",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, alias = "envelope_timestamp", skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub is_response: bool,
@@ -283,12 +279,7 @@ impl EnvelopeParseError {
 
 impl Envelope {
     /// A new command with a fresh id, its own correlation id, and the current time.
-    pub fn command(
-        ids: &dyn IdGen,
-        clock: &dyn Clock,
-        operation: impl Into<Operation>,
-        payload: Value,
-    ) -> Self {
+    pub fn command(ids: &dyn IdGen, clock: &dyn Clock, operation: impl Into<Operation>, payload: Value) -> Self {
         let id = ids.next_id();
         Self {
             envelope_id: EnvelopeId(id),
@@ -330,8 +321,7 @@ impl Envelope {
 
     /// The correlation id, or the envelope's own id for a first request without one.
     pub fn correlation(&self) -> CorrelationId {
-        self.correlation_id
-            .unwrap_or(CorrelationId(self.envelope_id.0))
+        self.correlation_id.unwrap_or(CorrelationId(self.envelope_id.0))
     }
 
     /// The key that keeps an entity's envelopes in order: `metadata.partition_key`,
@@ -369,27 +359,15 @@ impl Envelope {
         r.error = Some(EnvelopeError {
             code: err.code,
             message: err.message.clone(),
-            handler_type: err
-                .handler_type
-                .clone()
-                .or_else(|| self.handler_type.clone()),
-            operation: err
-                .operation
-                .clone()
-                .or_else(|| self.operation.as_ref().map(|o| o.0.clone())),
+            handler_type: err.handler_type.clone().or_else(|| self.handler_type.clone()),
+            operation: err.operation.clone().or_else(|| self.operation.as_ref().map(|o| o.0.clone())),
             retryable: err.class.is_retryable(),
             class: err.class,
         });
         r
     }
 
-    fn response_skeleton(
-        &self,
-        ids: &dyn IdGen,
-        clock: &dyn Clock,
-        source: Option<&NodeId>,
-        payload: Value,
-    ) -> Self {
+    fn response_skeleton(&self, ids: &dyn IdGen, clock: &dyn Clock, source: Option<&NodeId>, payload: Value) -> Self {
         let mut metadata = self.metadata.clone();
         metadata.retry_count = 0;
         Self {

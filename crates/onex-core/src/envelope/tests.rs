@@ -38,20 +38,17 @@ fn unknown_fields_survive_a_round_trip() {
 
 #[test]
 fn envelope_timestamp_is_accepted_as_timestamp() {
-    let e = Envelope::from_json(br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","envelope_timestamp":"2025-03-01T10:00:00Z"}"#)
-        .unwrap_or_else(|err| panic!("{err}"));
-    assert_eq!(
-        e.timestamp.map(|t| t.to_string()).as_deref(),
-        Some("2025-03-01T10:00:00.000000Z")
-    );
+    let e = Envelope::from_json(
+        br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","envelope_timestamp":"2025-03-01T10:00:00Z"}"#,
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(e.timestamp.map(|t| t.to_string()).as_deref(), Some("2025-03-01T10:00:00.000000Z"));
 }
 
 #[test]
 fn upper_case_categories_are_accepted() {
-    let e = Envelope::from_json(
-        br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","category":"EVENT"}"#,
-    )
-    .unwrap_or_else(|err| panic!("{err}"));
+    let e = Envelope::from_json(br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","category":"EVENT"}"#)
+        .unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(e.category, Category::Event);
 }
 
@@ -80,10 +77,7 @@ fn error_response_carries_code_class_and_context() {
     let req = request();
     let ids = SequentialIds::new();
     let clock = ManualClock::at_fixed_start();
-    let err = RuntimeError::new(
-        ErrorCode::HandlerNotFound,
-        "no handler for `local.nope`; available: local",
-    );
+    let err = RuntimeError::new(ErrorCode::HandlerNotFound, "no handler for `local.nope`; available: local");
     let resp = req.error_response(&ids, &clock, None, &err);
     assert_eq!(resp.success, Some(false));
     assert_eq!(resp.causation_id, Some(req.envelope_id));
@@ -98,25 +92,16 @@ fn error_response_carries_code_class_and_context() {
 fn a_request_without_correlation_id_correlates_to_itself() {
     let mut req = request();
     req.correlation_id = None;
-    let resp = req.success_response(
-        &SequentialIds::new(),
-        &ManualClock::at_fixed_start(),
-        None,
-        Value::Null,
-    );
+    let resp = req.success_response(&SequentialIds::new(), &ManualClock::at_fixed_start(), None, Value::Null);
     assert_eq!(resp.correlation_id, Some(CorrelationId(req.envelope_id.0)));
 }
 
 #[test]
 fn parse_errors_give_position_and_reason() {
-    let err = Envelope::from_json(b"{\n  \"envelope_id\": 42\n}")
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+    let err = Envelope::from_json(b"{\n  \"envelope_id\": 42\n}").err().unwrap_or_else(|| panic!("accepted"));
     assert_eq!(err.line, 2);
     assert!(err.reason.contains("invalid type"), "{}", err.reason);
-    let err = Envelope::from_json(b"{}")
-        .err()
-        .unwrap_or_else(|| panic!("accepted"));
+    let err = Envelope::from_json(b"{}").err().unwrap_or_else(|| panic!("accepted"));
     assert!(err.reason.contains("envelope_id"), "{}", err.reason);
 }
 
@@ -138,8 +123,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            prop::collection::btree_map("[a-z]{1,6}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z]{1,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -26,7 +26,10 @@ pub struct ComputeNode {
 
 impl std::fmt::Debug for ComputeNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComputeNode").field("expression", &self.expression).field("operations", &self.operations).finish()
+        f.debug_struct("ComputeNode")
+            .field("expression", &self.expression)
+            .field("operations", &self.operations)
+            .finish()
     }
 }
 
@@ -56,11 +59,14 @@ impl ComputeNode {
     /// `COMPUTE_FAILED` when jq fails or yields other than exactly one value.
     pub fn apply(&self, payload: &Value) -> Result<Value, RuntimeError> {
         let failed = |msg: String| RuntimeError::new(ErrorCode::ComputeFailed, msg);
-        let input = Val::deserialize(payload).map_err(|e| failed(format!("payload is not representable in jq: {e}")))?;
+        let input =
+            Val::deserialize(payload).map_err(|e| failed(format!("payload is not representable in jq: {e}")))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut out = self.filter.id.run((ctx, input)).map(unwrap_valr);
         let first = match out.next() {
-            None => return Err(failed(format!("jq expression `{}` produced no value for this payload", self.expression))),
+            None => {
+                return Err(failed(format!("jq expression `{}` produced no value for this payload", self.expression)));
+            }
             Some(Err(e)) => return Err(failed(format!("jq expression `{}` failed: {e}", self.expression))),
             Some(Ok(v)) => v,
         };
@@ -71,14 +77,19 @@ impl ComputeNode {
             )));
         }
         // jaq prints values as JSON; read them back as serde_json values.
-        serde_json::from_str(&first.to_string()).map_err(|e| failed(format!("jq produced a value that is not JSON: {e}")))
+        serde_json::from_str(&first.to_string())
+            .map_err(|e| failed(format!("jq produced a value that is not JSON: {e}")))
     }
 }
 
 fn describe<T: std::fmt::Debug>(errs: &T) -> String {
     // jaq's error types carry positions but no Display; Debug is the most precise text available.
     let text = format!("{errs:?}");
-    if text.len() > 300 { format!("{}…", &text[..text.char_indices().nth(300).map_or(text.len(), |(i, _)| i)]) } else { text }
+    if text.len() > 300 {
+        format!("{}…", &text[..text.char_indices().nth(300).map_or(text.len(), |(i, _)| i)])
+    } else {
+        text
+    }
 }
 
 #[async_trait]
@@ -104,7 +115,8 @@ mod tests {
 
     #[test]
     fn transforms_the_payload() {
-        let out = node(r#"{greeting: ("hello, " + .name), n: (.xs | length)}"#).apply(&json!({"name": "ada", "xs": [1, 2, 3]}));
+        let out = node(r#"{greeting: ("hello, " + .name), n: (.xs | length)}"#)
+            .apply(&json!({"name": "ada", "xs": [1, 2, 3]}));
         assert_eq!(out, Ok(json!({"greeting": "hello, ada", "n": 3})));
     }
 

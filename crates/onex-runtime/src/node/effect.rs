@@ -15,7 +15,10 @@ use super::Node;
 enum Target {
     Handler(Arc<dyn Handler>),
     /// A Python class that needs an external worker.
-    Worker { class: String, module: String },
+    Worker {
+        class: String,
+        module: String,
+    },
 }
 
 /// An EFFECT node: a table from operation to handler.
