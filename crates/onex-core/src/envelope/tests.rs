@@ -164,3 +164,20 @@ proptest! {
         let _ = Envelope::from_json(&serde_json::to_vec(&v).unwrap_or_default());
     }
 }
+
+#[test]
+fn a_field_given_twice_is_an_error() {
+    let err = Envelope::from_json(br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","timestamp":"2025-03-01T10:00:00Z","envelope_timestamp":"2025-03-01T10:00:00Z"}"#)
+        .err()
+        .map(|e| e.reason)
+        .unwrap_or_default();
+    assert!(err.contains("duplicate field `timestamp`"), "{err}");
+}
+
+#[test]
+fn escaped_unknown_keys_are_preserved() {
+    let e = Envelope::from_json(br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","x\"y":1,"metadata":{"a\\b":2}}"#)
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(e.extra.get("x\"y"), Some(&json!(1)));
+    assert_eq!(e.metadata.extra.get("a\\b"), Some(&json!(2)));
+}
