@@ -10,6 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// glibc's malloc spent a quarter of the pipelined round trip in allocation and
+// arena-lock contention (perf, docs/performance.md); mimalloc's thread-local
+// heaps remove both.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// onex hosts many event-driven nodes in one process: it reads a runtime
 /// contract, consumes command envelopes from `onex.<tenant>.<domain>.cmd.vN`
 /// topics, routes each to the node and handler that own it, and publishes
@@ -109,7 +115,17 @@ fn main() -> ExitCode {
     if let Command::Validate { contracts, format } = &cli.command {
         return cmd::validate::run(contracts, *format);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let threads = if let Command::Bench(args) = &cli.command { args.worker_threads } else { None };
+    let builder = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match { builder }.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
