@@ -28,31 +28,32 @@ pub fn render_human(diags: &[Diagnostic], sources: &dyn Sources) -> String {
     for d in diags {
         let label = severity_label(d.severity);
         let _ = writeln!(out, "{label}: {}", d.message);
+        // rustc's layout: the gutter is as wide as the line number, and every
+        // continuation line (`-->`, `|`, `=`) is indented to it.
+        let pad = " ".repeat(d.line.max(1).to_string().len());
         if d.line == 0 {
-            let _ = writeln!(out, "  --> {}", d.file.display());
+            let _ = writeln!(out, "{pad}--> {}", d.file.display());
         } else {
-            let _ = writeln!(out, "  --> {}:{}:{}", d.file.display(), d.line, d.column);
+            let _ = writeln!(out, "{pad}--> {}:{}:{}", d.file.display(), d.line, d.column);
             let lines = cache
                 .entry(d.file.clone())
                 .or_insert_with(|| sources.read(&d.file).ok().map(|t| t.lines().map(str::to_owned).collect()));
             if let Some(src) = lines.as_ref().and_then(|l| l.get(d.line - 1)) {
-                let num = d.line.to_string();
-                let pad = " ".repeat(num.len());
                 let caret_pad: String =
                     src.chars().take(d.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
                 let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{num} | {src}");
+                let _ = writeln!(out, "{} | {src}", d.line);
                 let _ = writeln!(out, "{pad} | {caret_pad}^");
             }
         }
         if !d.path.is_empty() {
-            let _ = writeln!(out, "  = field: {}", d.path);
+            let _ = writeln!(out, "{pad} = field: {}", d.path);
         }
         if let Some(h) = &d.hint {
-            let _ = writeln!(out, "  = hint: {h}");
+            let _ = writeln!(out, "{pad} = hint: {h}");
         }
         if let Some(f) = &d.fix {
-            let _ = writeln!(out, "  = fix: {f}");
+            let _ = writeln!(out, "{pad} = fix: {f}");
         }
         out.push('\n');
     }

@@ -445,7 +445,7 @@ fn human_rendering_shows_source_line_caret_field_hint_fix_and_summary() {
     let sources = fixtures();
     let diags = validate_file(Path::new("three_mistakes.yaml"), &sources);
     let text = render_human(&diags, &sources);
-    assert!(text.contains("error: unknown field `enviroment` in `runtime`\n  --> three_mistakes.yaml:6:3\n  |\n6 |   enviroment: dev\n  |   ^\n  = field: runtime.enviroment\n  = hint: did you mean `environment`?\n  = fix: rename `enviroment` to `environment`\n"), "{text}");
+    assert!(text.contains("error: unknown field `enviroment` in `runtime`\n --> three_mistakes.yaml:6:3\n  |\n6 |   enviroment: dev\n  |   ^\n  = field: runtime.enviroment\n  = hint: did you mean `environment`?\n  = fix: rename `enviroment` to `environment`\n"), "{text}");
     assert!(text.ends_with("contract is invalid: 3 errors, 0 warnings, 0 notes\n"), "{text}");
 }
 

@@ -1,0 +1,140 @@
+//! The `onex` binary, driven as a user would drive it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+fn onex(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onex"))
+        .args(args)
+        .current_dir(repo(""))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("onex starts");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.unwrap_or("").as_bytes()).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("onex exits")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn validate_reports_all_three_mistakes_with_line_numbers_and_exits_1() {
+    let out = onex(&["validate", "tests/fixtures/contracts/three_mistakes.yaml"], None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("\nerror: ").count() + usize::from(stderr.starts_with("error: ")), 3, "{stderr}");
+    for location in ["three_mistakes.yaml:6:", "three_mistakes.yaml:11:", "three_mistakes.yaml:14:"] {
+        assert!(stderr.contains(location), "missing {location} in:\n{stderr}");
+    }
+    assert!(stderr.contains("did you mean `environment`?"), "{stderr}");
+}
+
+#[test]
+fn validate_json_output_is_machine_readable() {
+    let out = onex(&["validate", "--format", "json", "tests/fixtures/contracts/three_mistakes.yaml"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let lines: Vec<u64> = diags.as_array().expect("array").iter().filter_map(|d| d["line"].as_u64()).collect();
+    assert_eq!(lines, vec![6, 11, 14]);
+}
+
+#[test]
+fn validate_accepts_the_hello_example_and_its_node_contracts() {
+    let out = onex(
+        &["validate", "examples/hello/runtime.yaml", "examples/hello/nodes/echo.yaml", "examples/hello/nodes/greeter.yaml"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("3 contract file(s) valid"));
+}
+
+#[test]
+fn send_prints_the_response_as_json_and_exits_0() {
+    let out = onex(&["send", "examples/hello/runtime.yaml", "--operation", "greet", "--payload", r#"{"name":"Ada"}"#], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON response");
+    assert_eq!(response["payload"]["greeting"], "Hello, Ada!");
+    assert_eq!(response["success"], true);
+    assert_eq!(response["source_node"], "greeter");
+}
+
+#[test]
+fn send_exits_1_when_a_response_is_an_error() {
+    let out = onex(&["send", "examples/hello/runtime.yaml", "--operation", "local.nope"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON response");
+    assert_eq!(response["error"]["code"], "HANDLER_NOT_FOUND");
+}
+
+#[test]
+fn dev_shows_every_envelope_flowing_and_its_answer() {
+    let input = std::fs::read_to_string(repo("examples/hello/envelopes.txt")).expect("example input");
+    let out = onex(&["dev", "examples/hello/runtime.yaml"], Some(&input));
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with('→')).count(), 6, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.starts_with('←')).count(), 6, "{stdout}");
+    assert!(stdout.contains(r#"{"greeting":"Hello, Ada!"}"#), "{stdout}");
+    assert!(stdout.contains("HANDLER_NOT_FOUND"), "{stdout}");
+    assert!(stdout.contains("HANDLER_EXECUTION (transient): simulated outage"), "{stdout}");
+}
+
+#[test]
+fn dev_reports_bad_input_lines_and_keeps_going() {
+    let out = onex(&["dev", "examples/hello/runtime.yaml"], Some("greet {oops\ngreet {\"name\": \"x\"}\n"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("stdin line 1: the payload after `greet` is not valid JSON"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Hello, x!"));
+}
+
+#[test]
+fn run_refuses_an_invalid_contract_with_exit_1() {
+    let out = onex(&["run", "tests/fixtures/contracts/three_mistakes.yaml"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("three_mistakes.yaml:6:3"));
+}
+
+#[cfg(unix)]
+#[test]
+fn run_stops_cleanly_on_sigterm_with_json_logs() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onex"))
+        .args(["run", "examples/hello/runtime.yaml"])
+        .current_dir(repo(""))
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("onex starts");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    // Wait for the explicit "started" log line, not for time to pass.
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert_ne!(stderr.read_line(&mut line).expect("read log"), 0, "exited early: {lines:?}");
+        let started = line.contains("Runtime host started.");
+        lines.push(line);
+        if started {
+            break;
+        }
+    }
+    let log: serde_json::Value = serde_json::from_str(lines.last().expect("a line")).expect("JSON log line");
+    assert_eq!(log["runtime_id"], "hello");
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(kill.success());
+    let status = child.wait().expect("onex exits");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("SIGTERM") && rest.contains("Runtime host stopped."), "{rest}");
+}
