@@ -371,6 +371,22 @@ async fn half_open_admits_exactly_the_permitted_probes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cancelled_probe_gives_its_half_open_slot_back() {
+    let clock = clock();
+    let mock = Arc::new(MockScripted::failing(clock.clone()).with_latency(ms(1000)));
+    let handler = stack(mock.clone(), &single_attempt(), &clock);
+    for _ in 0..5 {
+        let _ = once(&handler).await;
+    }
+    tokio::time::advance(ms(30_000)).await;
+    mock.answer(Ok(json!("back")));
+    // The caller gives up on the only probe after 10 ms: its future is dropped mid-call.
+    assert!(tokio::time::timeout(ms(10), once(&handler)).await.is_err());
+    assert_eq!(once(&handler).await, Ok(json!("back")), "the next call gets the probe slot");
+    assert_eq!(handler.circuit_breaker().map(|b| b.state()), Some(CircuitState::Closed));
+}
+
+#[tokio::test(start_paused = true)]
 async fn failure_rate_over_the_window_trips_the_breaker() {
     let clock = clock();
     let mock = Arc::new(MockScripted::ok(clock.clone()));
