@@ -1,9 +1,10 @@
 //! The `Handler` trait.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use onex_core::{CorrelationId, EnvelopeId, Operation, Timestamp};
+use onex_core::{Clock, CorrelationId, EnvelopeId, Operation, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,6 +19,15 @@ pub struct CallContext {
     pub attempt: u32,
     /// After this instant the result is useless; handlers pass it to the systems they call.
     pub deadline: Option<Timestamp>,
+}
+
+impl CallContext {
+    /// The budget left before the deadline: `None` without a deadline, zero once it has passed.
+    /// This is what a handler passes on when it calls another node (the next hop's deadline
+    /// is the same instant, so the budget shrinks by the time already spent).
+    pub fn remaining(&self, clock: &dyn Clock) -> Option<Duration> {
+        self.deadline.map(|d| clock.now().until(d))
+    }
 }
 
 /// One operation a handler supports.

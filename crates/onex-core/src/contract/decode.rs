@@ -97,6 +97,11 @@ impl<'a> Decoder<'a> {
         self.diags
     }
 
+    /// Errors recorded so far; a decoder compares counts to tell whether a part it read was clean.
+    pub fn error_count(&self) -> usize {
+        self.diags.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+
     /// Whether any error has been recorded.
     pub fn has_errors(&self) -> bool {
         self.diags.iter().any(|d| d.severity == Severity::Error)

@@ -10,6 +10,7 @@
 //! with positions → `${VAR}` interpolation → typed decoding that collects
 //! diagnostics (`runtime.rs` / `node.rs`) → the model.
 
+mod binding;
 mod decode;
 pub mod diagnostic;
 mod fsm;

@@ -6,7 +6,7 @@
 //! `type` vs `handler_type`, upper- vs lower-case node types) is normalised
 //! before it gets here.
 
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -164,34 +164,253 @@ impl HandlerType {
 /// Backoff between retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backoff {
+    /// Every retry waits `base_delay`.
     Fixed,
+    /// Retry `n` waits `base_delay * 2^(n-1)`, capped at `max_delay`.
     #[default]
     Exponential,
+}
+
+/// Retries after the first attempt. Seed 000, `ModelRetryPolicy.max_retries`.
+pub const fn default_max_retries() -> u32 {
+    3
+}
+/// Seed 000, `ModelRetryPolicy.base_delay_ms`.
+pub const fn default_base_delay() -> Duration {
+    Duration::from_millis(100)
+}
+/// Seed 000, `ModelRetryPolicy.max_delay_ms`.
+pub const fn default_max_delay() -> Duration {
+    Duration::from_millis(5000)
+}
+/// Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): spreads
+/// the retries of many envelopes that failed together, so they do not return in lockstep.
+pub const fn default_jitter() -> f64 {
+    1.0
+}
+/// Per-attempt timeout. Seed 000, `ModelHandlerBindingConfig.timeout_ms`.
+pub const fn default_timeout() -> Duration {
+    Duration::from_millis(30_000)
 }
 
 /// `retry_policy` of a handler binding (seed 000 defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt. Default 3.
+    /// Retries after the first attempt. Default 3, so at most 4 attempts.
     pub max_retries: u32,
+    /// Default exponential.
     pub backoff: Backoff,
-    /// Default 100 ms.
+    /// Delay before the first retry. Default 100 ms.
     pub base_delay: Duration,
-    /// Default 5000 ms; never less than `base_delay`.
+    /// Cap on any one delay, jitter included. Default 5000 ms; never less than `base_delay`.
     pub max_delay: Duration,
-    /// Whether delays are randomised (full jitter). Default true.
-    pub jitter: bool,
+    /// How much of each delay is randomised, `0.0..=1.0`: a delay `d` becomes a
+    /// uniform draw from `[d * (1 - jitter), d]`. `1.0` (YAML `true`, the default)
+    /// is full jitter; `0.0` (YAML `false`) is no jitter. Jitter only ever
+    /// shortens a delay, so `max_delay` stays a hard cap.
+    pub jitter: f64,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_retries: 3,
+            max_retries: default_max_retries(),
             backoff: Backoff::Exponential,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(5000),
-            jitter: true,
+            base_delay: default_base_delay(),
+            max_delay: default_max_delay(),
+            jitter: default_jitter(),
         }
+    }
+}
+
+/// Consecutive failures that open the breaker. Seed 000, `circuit_breaker_threshold`.
+pub const fn default_failure_threshold() -> NonZeroU32 {
+    NonZeroU32::MIN.saturating_add(4)
+}
+/// Calls in the failure-rate window. resilience4j uses 100; 20 reacts faster at
+/// the call rates of one handler binding while still averaging over a few envelopes.
+pub const fn default_sliding_window_size() -> NonZeroU32 {
+    NonZeroU32::MIN.saturating_add(19)
+}
+/// Calls the window must hold before the failure rate is judged; half the default
+/// window, so that two failures out of two calls never trip on rate alone.
+pub const fn default_minimum_calls() -> NonZeroU32 {
+    NonZeroU32::MIN.saturating_add(9)
+}
+/// How long an open breaker refuses calls before letting probes through.
+/// 30 s, as Envoy's `base_ejection_time`; see docs/resilience.md for why this does
+/// not delay tripping (seed 000: "circuit breaker trigger < 10 s").
+pub const fn default_wait_in_open() -> Duration {
+    Duration::from_millis(30_000)
+}
+/// Probe calls admitted while half-open (Polly and resilience4j's default of one in spirit).
+pub const fn default_permitted_calls_in_half_open() -> NonZeroU32 {
+    NonZeroU32::MIN
+}
+
+/// `circuit_breaker` of a handler binding: one breaker per binding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CircuitBreakerPolicy {
+    /// Default true.
+    pub enabled: bool,
+    /// Consecutive failed calls that open the breaker. Default 5.
+    pub failure_threshold: NonZeroU32,
+    /// Failure rate in percent, `(0, 100]`, over the last `sliding_window_size`
+    /// calls that opens the breaker. Default: none (only consecutive failures trip).
+    pub failure_rate_threshold: Option<f64>,
+    /// Calls in the failure-rate window. Default 20.
+    pub sliding_window_size: NonZeroU32,
+    /// Calls recorded before the failure rate is judged. Default 10; at most `sliding_window_size`.
+    pub minimum_calls: NonZeroU32,
+    /// Time spent open before probes are admitted. Default 30 s.
+    pub wait_in_open: Duration,
+    /// Probe calls admitted while half-open; all must succeed to close. Default 1.
+    pub permitted_calls_in_half_open: NonZeroU32,
+    /// A call slower than this counts as a failure even if it succeeded. Default: none.
+    pub slow_call_threshold: Option<Duration>,
+}
+
+impl Default for CircuitBreakerPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            failure_threshold: default_failure_threshold(),
+            failure_rate_threshold: None,
+            sliding_window_size: default_sliding_window_size(),
+            minimum_calls: default_minimum_calls(),
+            wait_in_open: default_wait_in_open(),
+            permitted_calls_in_half_open: default_permitted_calls_in_half_open(),
+            slow_call_threshold: None,
+        }
+    }
+}
+
+/// What a call does when the rate limit has no token for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitMode {
+    /// Wait for a token, at most until the envelope's deadline (and never longer
+    /// than `timeout_ms`); fail as `RATE_LIMITED` if the wait would be longer.
+    #[default]
+    Wait,
+    /// Fail at once as `RATE_LIMITED` (class rejected).
+    Reject,
+}
+
+/// `rate_limit_per_second`, `rate_limit_burst`, `rate_limit_mode` of a handler binding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitPolicy {
+    /// Sustained calls per second (token refill rate), greater than 0.
+    pub per_second: f64,
+    /// Calls admitted at once after a quiet period (bucket size).
+    /// Default: one second's worth, `ceil(per_second)`, at least 1.
+    pub burst: NonZeroU32,
+    /// Default `wait`.
+    pub mode: RateLimitMode,
+}
+
+/// One second's worth of calls, at least one: the bucket governor builds from `Quota::per_second`.
+pub fn default_rate_limit_burst(per_second: f64) -> NonZeroU32 {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped to 1..=u32::MAX first")]
+    let n = per_second.ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Why a failed call ended, as far as dead-lettering is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadLetterCause {
+    /// Transient failures used up the retry budget.
+    RetriesExhausted,
+    /// The handler failed in a way that will repeat (bad input, 4xx).
+    Permanent,
+    /// A concurrent write won.
+    Conflict,
+    /// The binding's circuit breaker was open.
+    CircuitOpen,
+    /// The binding's rate limit refused the call.
+    RateLimited,
+    /// The envelope's deadline passed.
+    DeadlineExceeded,
+    /// Any other refusal by policy.
+    Rejected,
+}
+
+impl DeadLetterCause {
+    /// Every cause, in the order documented.
+    pub const ALL: [Self; 7] = [
+        Self::RetriesExhausted,
+        Self::Permanent,
+        Self::Conflict,
+        Self::CircuitOpen,
+        Self::RateLimited,
+        Self::DeadlineExceeded,
+        Self::Rejected,
+    ];
+
+    /// The contract spelling, also the `reason` label of `onex_envelopes_dead_lettered_total`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::RetriesExhausted => "retries_exhausted",
+            Self::Permanent => "permanent",
+            Self::Conflict => "conflict",
+            Self::CircuitOpen => "circuit_open",
+            Self::RateLimited => "rate_limited",
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the contract spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    const fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// `dead_letter_on`: which failures send the envelope to the DLQ topic, besides
+/// the error response every failure gets.
+///
+/// Default `[retries_exhausted, permanent]`: those envelopes need an operator
+/// (or a replay once the dependency is back). Refusals by policy (open breaker,
+/// rate limit, deadline) are load shedding: the caller gets an error response
+/// with class `rejected` and decides; dead-lettering them would flood the DLQ
+/// during exactly the outage an operator is busy with.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeadLetterPolicy {
+    bits: u8,
+}
+
+impl DeadLetterPolicy {
+    /// Dead-letters nothing.
+    pub const NONE: Self = Self { bits: 0 };
+
+    /// The policy holding exactly `causes`.
+    pub fn of(causes: impl IntoIterator<Item = DeadLetterCause>) -> Self {
+        Self { bits: causes.into_iter().fold(0, |bits, c| bits | c.bit()) }
+    }
+
+    /// Whether a failure with `cause` goes to the DLQ.
+    pub const fn applies_to(self, cause: DeadLetterCause) -> bool {
+        self.bits & cause.bit() != 0
+    }
+
+    /// The causes in this policy, in documented order.
+    pub fn causes(self) -> impl Iterator<Item = DeadLetterCause> {
+        DeadLetterCause::ALL.into_iter().filter(move |c| self.applies_to(*c))
+    }
+}
+
+impl Default for DeadLetterPolicy {
+    fn default() -> Self {
+        Self::of([DeadLetterCause::RetriesExhausted, DeadLetterCause::Permanent])
+    }
+}
+
+impl std::fmt::Debug for DeadLetterPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.causes().map(DeadLetterCause::as_str)).finish()
     }
 }
 
@@ -210,7 +429,11 @@ pub struct HandlerBinding {
     pub retry_policy: RetryPolicy,
     /// Per-attempt timeout. Default 30 s.
     pub timeout: Duration,
-    pub rate_limit_per_second: Option<f64>,
+    /// Token bucket in front of the handler. Default: none (unlimited).
+    pub rate_limit: Option<RateLimitPolicy>,
+    pub circuit_breaker: CircuitBreakerPolicy,
+    /// Which failures are dead-lettered. Default retries exhausted and permanent.
+    pub dead_letter_on: DeadLetterPolicy,
 }
 
 /// One node hosted by the runtime.

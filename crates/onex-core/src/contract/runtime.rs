@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use serde_json::Map;
 
+use super::binding;
 use super::decode::{Decoder, Fields, index, join};
 use super::model::{
-    Backoff, BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType, MemoryBusSpec, NodeKind,
-    NodeSpec, RetryPolicy, RuntimeContract, RuntimeSettings,
+    BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType, MemoryBusSpec, NodeKind,
+    NodeSpec, RuntimeContract, RuntimeSettings, default_timeout,
 };
 use super::node::{self, NodeContext};
 use super::yaml::{Key, Kind, Node, Pos};
@@ -38,7 +39,7 @@ const RUNTIME_KEYS: [&str; 7] =
 const BUS_KEYS: [&str; 5] = ["kind", "config", "type", "input_topic", "output_topic"];
 const MEMORY_CONFIG_KEYS: [&str; 5] = ["consumer_group", "topics", "queue_capacity", "partitions", "history"];
 const TOPICS_KEYS: [&str; 3] = ["input", "output", "dlq"];
-const HANDLER_KEYS: [&str; 11] = [
+const HANDLER_KEYS: [&str; 15] = [
     "type",
     "handler_type",
     "name",
@@ -49,16 +50,16 @@ const HANDLER_KEYS: [&str; 11] = [
     "retry_policy",
     "timeout_ms",
     "rate_limit_per_second",
+    "rate_limit_burst",
+    "rate_limit_mode",
+    "circuit_breaker",
+    "dead_letter_on",
     "timeout_seconds",
 ];
-const RETRY_KEYS: [&str; 6] = ["max_retries", "backoff_strategy", "backoff", "base_delay_ms", "max_delay_ms", "jitter"];
 const NODE_KEYS: [&str; 4] = ["slug", "contract", "concurrency", "contract_path"];
 
 const fn default_concurrency() -> NonZeroUsize {
     NonZeroUsize::MIN.saturating_add(63) // 64, seed 000 has no number; matches the dispatcher default
-}
-const fn default_timeout_ms() -> u64 {
-    30_000 // seed 000, ModelHandlerBindingConfig.timeout_ms
 }
 
 /// Whether a slug or runtime name is `[a-z0-9_-]+`.
@@ -567,7 +568,7 @@ impl RuntimeDecoder<'_> {
             }
             (None, None) => None,
         };
-        let retry_policy = retry_node.and_then(|(n, at)| retry_policy(n, &at, d)).unwrap_or_default();
+        let retry_policy = retry_node.and_then(|(n, at)| binding::retry_policy(n, &at, d)).unwrap_or_default();
 
         let timeout_ms = match (h.get("timeout_ms"), h.get("timeout_seconds"), nested_timeout) {
             (Some(n), _, _) => d.int(n, &join(p, "timeout_ms"), 1..=i64::MAX).and_then(|v| u64::try_from(v).ok()),
@@ -583,13 +584,24 @@ impl RuntimeDecoder<'_> {
         if let Some((key, _)) = h.entries.iter().find(|(k, _)| k.name == "timeout_seconds") {
             self.deprecated(key, p, "timeout_ms", d);
         }
-        let rate_limit_per_second = h.get("rate_limit_per_second").and_then(|n| {
-            let at = join(p, "rate_limit_per_second");
-            if self.beta_only(n.pos, &at, "`rate_limit_per_second`", d) {
-                return None;
+        let timeout = timeout_ms.map_or(default_timeout(), Duration::from_millis);
+        for key in ["rate_limit_per_second", "rate_limit_burst", "rate_limit_mode", "circuit_breaker", "dead_letter_on"]
+        {
+            if h.has(key) {
+                self.beta_only(h.key_pos(key), &join(p, key), &format!("`{key}`"), d);
             }
-            d.float_above(n, &at, 0.0)
-        });
+        }
+        let rate_limit = if self.is_v0_1() { None } else { binding::rate_limit(&h, p, d) };
+        let circuit_breaker = h
+            .get("circuit_breaker")
+            .filter(|_| !self.is_v0_1())
+            .and_then(|n| binding::circuit_breaker(n, &join(p, "circuit_breaker"), timeout, d))
+            .unwrap_or_default();
+        let dead_letter_on = h
+            .get("dead_letter_on")
+            .filter(|_| !self.is_v0_1())
+            .and_then(|n| binding::dead_letter_on(n, &join(p, "dead_letter_on"), d))
+            .unwrap_or_default();
         let handler_type = handler_type?;
         Some(PlacedBinding {
             named: name.is_some(),
@@ -601,8 +613,10 @@ impl RuntimeDecoder<'_> {
                 config,
                 config_ref,
                 retry_policy,
-                timeout: Duration::from_millis(timeout_ms.unwrap_or(default_timeout_ms())),
-                rate_limit_per_second,
+                timeout,
+                rate_limit,
+                circuit_breaker,
+                dead_letter_on,
             },
             pos: item.pos,
             path: p.to_owned(),
@@ -789,55 +803,6 @@ impl RuntimeDecoder<'_> {
         d.extend(nd.into_diagnostics());
         decoded
     }
-}
-
-fn retry_policy(node: &Node, path: &str, d: &mut Decoder<'_>) -> Option<RetryPolicy> {
-    let r = d.map(node, path)?;
-    d.deny_unknown(&r, path, &RETRY_KEYS);
-    let mut policy = RetryPolicy::default();
-    let ms = |d: &mut Decoder<'_>, key: &str| {
-        r.get(key)
-            .and_then(|n| d.int(n, &join(path, key), 0..=i64::MAX))
-            .and_then(|v| u64::try_from(v).ok())
-            .map(Duration::from_millis)
-    };
-    if let Some(v) = r
-        .get("max_retries")
-        .and_then(|n| d.int(n, &join(path, "max_retries"), 0..=1000))
-        .and_then(|v| u32::try_from(v).ok())
-    {
-        policy.max_retries = v;
-    }
-    if let Some((key, n)) = r.get_any(&["backoff_strategy", "backoff"]) {
-        if let Some(b) = d.one_of(n, &join(path, key), &["fixed", "exponential"]) {
-            policy.backoff = if b == "fixed" { Backoff::Fixed } else { Backoff::Exponential };
-        }
-    }
-    if let Some(v) = ms(d, "base_delay_ms") {
-        policy.base_delay = v;
-    }
-    if let Some(v) = ms(d, "max_delay_ms") {
-        policy.max_delay = v;
-    }
-    if let Some(v) = r.get("jitter").and_then(|n| d.bool(n, &join(path, "jitter"))) {
-        policy.jitter = v;
-    }
-    if policy.max_delay < policy.base_delay {
-        let at = if r.has("max_delay_ms") { "max_delay_ms" } else { "base_delay_ms" };
-        d.error(
-            r.get(at).map_or(r.node.pos, |n| n.pos),
-            &join(path, at),
-            format!(
-                "max_delay_ms ({}) is less than base_delay_ms ({})",
-                policy.max_delay.as_millis(),
-                policy.base_delay.as_millis()
-            ),
-            Some("the delay grows from base_delay_ms up to max_delay_ms".into()),
-            Some("raise max_delay_ms to at least base_delay_ms".into()),
-        );
-        return None;
-    }
-    Some(policy)
 }
 
 /// Two nodes on one topic must not claim the same operation: routing would be a coin toss.

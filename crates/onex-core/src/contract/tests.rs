@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 
+use std::time::Duration;
+
 use super::*;
 use crate::envelope::Operation;
 
@@ -71,7 +73,7 @@ fn valid_fixture_loads_with_defaults_and_interpolation() {
     assert_eq!(c.handlers.len(), 3);
     let http = &c.handlers[1];
     assert_eq!(http.timeout, std::time::Duration::from_millis(30_000));
-    assert_eq!(http.rate_limit_per_second, Some(50.0));
+    assert_eq!(http.rate_limit.map(|r| (r.per_second, r.burst.get(), r.mode)), Some((50.0, 50, RateLimitMode::Wait)));
     assert_eq!(http.config.get("max_connections"), Some(&serde_json::json!(32)));
     assert_eq!(http.config.get("base_url"), Some(&serde_json::json!("http://127.0.0.1:8080")));
     assert_eq!(c.nodes.len(), 2);
@@ -456,6 +458,188 @@ fn json_rendering_is_an_array_of_diagnostics() {
     assert_eq!(json.as_array().map(Vec::len), Some(3));
     assert_eq!(json[0]["severity"], "error");
     assert_eq!(json[0]["line"], 6);
+}
+
+// --- Resilience settings of a handler binding (retry, breaker, rate limit, dead letters) ---
+
+fn binding(yaml: &str) -> HandlerBinding {
+    let src = runtime_with(&format!("  handlers:\n    - type: http\n{yaml}"));
+    load_ok("onex.yaml", &inline(&src, &[])).contract.handlers.remove(0)
+}
+
+fn binding_errors(yaml: &str) -> Vec<Diagnostic> {
+    let src = runtime_with(&format!("  handlers:\n    - type: http\n{yaml}"));
+    load_err("onex.yaml", &inline(&src, &[]))
+}
+
+#[test]
+fn binding_defaults_follow_seed_000() {
+    let b = binding("      name: api\n");
+    assert_eq!(b.retry_policy, RetryPolicy::default());
+    assert_eq!(
+        (b.retry_policy.max_retries, b.retry_policy.base_delay, b.retry_policy.max_delay),
+        (3, Duration::from_millis(100), Duration::from_millis(5000))
+    );
+    assert_eq!(b.retry_policy.backoff, Backoff::Exponential);
+    assert!((b.retry_policy.jitter - 1.0).abs() < f64::EPSILON);
+    assert_eq!(b.timeout, Duration::from_millis(30_000));
+    assert!(b.rate_limit.is_none());
+    let cb = b.circuit_breaker;
+    assert!(cb.enabled);
+    assert_eq!(cb.failure_threshold.get(), 5);
+    assert_eq!(cb.failure_rate_threshold, None);
+    assert_eq!((cb.sliding_window_size.get(), cb.minimum_calls.get()), (20, 10));
+    assert_eq!(cb.wait_in_open, Duration::from_secs(30));
+    assert_eq!(cb.permitted_calls_in_half_open.get(), 1);
+    assert_eq!(cb.slow_call_threshold, None);
+    let dlq: Vec<_> = b.dead_letter_on.causes().collect();
+    assert_eq!(dlq, [DeadLetterCause::RetriesExhausted, DeadLetterCause::Permanent]);
+}
+
+#[test]
+fn a_full_circuit_breaker_block_loads() {
+    let b = binding(
+        "      timeout_ms: 2000\n      circuit_breaker:\n        enabled: true\n        failure_threshold: 3\n        failure_rate_threshold: 50\n        sliding_window_size: 10\n        minimum_calls: 4\n        wait_in_open_ms: 5000\n        permitted_calls_in_half_open: 2\n        slow_call_threshold_ms: 1500\n",
+    );
+    let cb = b.circuit_breaker;
+    assert_eq!(cb.failure_threshold.get(), 3);
+    assert_eq!(cb.failure_rate_threshold, Some(50.0));
+    assert_eq!((cb.sliding_window_size.get(), cb.minimum_calls.get()), (10, 4));
+    assert_eq!(cb.wait_in_open, Duration::from_secs(5));
+    assert_eq!(cb.permitted_calls_in_half_open.get(), 2);
+    assert_eq!(cb.slow_call_threshold, Some(Duration::from_millis(1500)));
+}
+
+#[test]
+fn error_handling_dialect_breaker_keys_are_aliases() {
+    let b = binding("      circuit_breaker: {reset_timeout_ms: 7000, half_open_max_requests: 3}\n");
+    assert_eq!(b.circuit_breaker.wait_in_open, Duration::from_secs(7));
+    assert_eq!(b.circuit_breaker.permitted_calls_in_half_open.get(), 3);
+}
+
+#[test]
+fn a_typo_in_circuit_breaker_names_the_key_it_meant() {
+    let errors = binding_errors("      circuit_breaker:\n        failure_treshold: 3\n");
+    assert_eq!(errors.len(), 1);
+    let e = &errors[0];
+    assert_eq!(e.path, "runtime.handlers[0].circuit_breaker.failure_treshold");
+    assert_eq!((e.line, e.column), (10, 9));
+    assert_eq!(e.hint.as_deref(), Some("did you mean `failure_threshold`?"));
+    assert_eq!(e.fix.as_deref(), Some("rename `failure_treshold` to `failure_threshold`"));
+}
+
+#[test]
+fn a_typo_in_a_binding_key_names_the_key_it_meant() {
+    let errors = binding_errors("      rate_limit_brust: 5\n");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].hint.as_deref(), Some("did you mean `rate_limit_burst`?"));
+}
+
+#[test]
+fn breaker_numbers_out_of_range_are_errors() {
+    let errors = binding_errors(
+        "      circuit_breaker: {failure_threshold: 0, failure_rate_threshold: 150, wait_in_open_ms: 0, permitted_calls_in_half_open: 0}\n",
+    );
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.rsplit('.').next().unwrap_or("")).collect();
+    assert_eq!(
+        paths,
+        ["failure_threshold", "failure_rate_threshold", "wait_in_open_ms", "permitted_calls_in_half_open"]
+    );
+    assert!(errors[1].message.contains("at most 100"), "{}", errors[1].message);
+}
+
+#[test]
+fn minimum_calls_above_the_window_is_an_error() {
+    let errors = binding_errors("      circuit_breaker: {sliding_window_size: 5, minimum_calls: 8}\n");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].path, "runtime.handlers[0].circuit_breaker.minimum_calls");
+    assert!(errors[0].message.contains("minimum_calls (8) is greater than sliding_window_size (5)"));
+    assert!(errors[0].fix.is_some() && errors[0].hint.is_some());
+}
+
+#[test]
+fn a_slow_call_threshold_at_or_above_the_timeout_is_a_warning() {
+    let src = runtime_with(
+        "  handlers:\n    - type: http\n      timeout_ms: 1000\n      circuit_breaker: {slow_call_threshold_ms: 1000}\n",
+    );
+    let loaded = load_ok("onex.yaml", &inline(&src, &[]));
+    let warning = loaded.notes.iter().find(|n| n.severity == Severity::Warning);
+    assert!(warning.is_some_and(|w| w.path.ends_with("slow_call_threshold_ms")), "{:?}", loaded.notes);
+}
+
+#[test]
+fn rate_limit_burst_and_mode_load() {
+    let b = binding("      rate_limit_per_second: 2.5\n      rate_limit_burst: 10\n      rate_limit_mode: reject\n");
+    let r = b.rate_limit.unwrap_or_else(|| panic!("no rate limit"));
+    assert_eq!((r.per_second, r.burst.get(), r.mode), (2.5, 10, RateLimitMode::Reject));
+    let r = binding("      rate_limit_per_second: 2.5\n").rate_limit.unwrap_or_else(|| panic!("no rate limit"));
+    assert_eq!((r.burst.get(), r.mode), (3, RateLimitMode::Wait));
+}
+
+#[test]
+fn rate_limit_settings_without_a_rate_are_errors() {
+    let errors = binding_errors("      rate_limit_burst: 10\n      rate_limit_mode: reject\n");
+    assert_eq!(errors.len(), 2);
+    assert!(errors[0].message.contains("has no effect without `rate_limit_per_second`"));
+}
+
+#[test]
+fn an_unknown_rate_limit_mode_suggests_the_closest() {
+    let errors = binding_errors("      rate_limit_per_second: 5\n      rate_limit_mode: rejct\n");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].hint.as_deref(), Some("did you mean `reject`?"));
+}
+
+#[test]
+fn jitter_is_a_bool_or_a_factor() {
+    let j = |v: &str| binding(&format!("      retry_policy: {{jitter: {v}}}\n")).retry_policy.jitter;
+    assert!((j("false") - 0.0).abs() < f64::EPSILON);
+    assert!((j("true") - 1.0).abs() < f64::EPSILON);
+    assert!((j("0.25") - 0.25).abs() < f64::EPSILON);
+    let jf = binding("      retry_policy: {jitter_factor: 0.1}\n").retry_policy.jitter;
+    assert!((jf - 0.1).abs() < f64::EPSILON);
+    let errors = binding_errors("      retry_policy: {jitter: 1.5}\n");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].message.contains("between 0.0 and 1.0"));
+    let errors = binding_errors("      retry_policy: {jitter: lots}\n");
+    assert!(errors[0].message.contains("must be `true`, `false` or a number"));
+}
+
+#[test]
+fn an_unknown_backoff_is_an_error_with_a_suggestion() {
+    let errors = binding_errors("      retry_policy: {backoff_strategy: exponental}\n");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].hint.as_deref(), Some("did you mean `exponential`?"));
+}
+
+#[test]
+fn zero_and_negative_timeouts_are_errors() {
+    for t in ["0", "-5"] {
+        let errors = binding_errors(&format!("      timeout_ms: {t}\n"));
+        assert_eq!(errors.len(), 1, "{t}");
+        assert!(errors[0].message.contains("must be at least 1"), "{}", errors[0].message);
+    }
+}
+
+#[test]
+fn dead_letter_on_lists_causes() {
+    let b = binding("      dead_letter_on: [retries_exhausted, circuit_open]\n");
+    assert!(b.dead_letter_on.applies_to(DeadLetterCause::CircuitOpen));
+    assert!(!b.dead_letter_on.applies_to(DeadLetterCause::Permanent));
+    assert_eq!(binding("      dead_letter_on: []\n").dead_letter_on, DeadLetterPolicy::NONE);
+    let errors = binding_errors("      dead_letter_on: [retries_exhausted, circiut_open]\n");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].path, "runtime.handlers[0].dead_letter_on[1]");
+    assert_eq!(errors[0].hint.as_deref(), Some("did you mean `circuit_open`?"));
+}
+
+#[test]
+fn resilience_settings_need_contract_version_0_2() {
+    let src = "contract_version: \"0.1\"\nruntime:\n  name: legacy\n  event_bus: {type: inmemory, input_topic: onex.a.b.cmd.v1, output_topic: onex.a.b.evt.v1}\n  handlers:\n    - type: http\n      circuit_breaker: {failure_threshold: 2}\n      dead_letter_on: []\n";
+    let errors = load_err("onex.yaml", &inline(src, &[]));
+    let beta: Vec<&str> =
+        errors.iter().filter(|e| e.message.contains("needs contract_version 0.2")).map(|e| e.path.as_str()).collect();
+    assert_eq!(beta, ["runtime.handlers[0].circuit_breaker", "runtime.handlers[0].dead_letter_on"]);
 }
 
 proptest! {
