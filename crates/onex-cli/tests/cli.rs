@@ -1,5 +1,7 @@
 //! The `onex` binary, driven as a user would drive it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail the test by panicking")]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -52,7 +54,12 @@ fn validate_json_output_is_machine_readable() {
 #[test]
 fn validate_accepts_the_hello_example_and_its_node_contracts() {
     let out = onex(
-        &["validate", "examples/hello/runtime.yaml", "examples/hello/nodes/echo.yaml", "examples/hello/nodes/greeter.yaml"],
+        &[
+            "validate",
+            "examples/hello/runtime.yaml",
+            "examples/hello/nodes/echo.yaml",
+            "examples/hello/nodes/greeter.yaml",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -61,7 +68,8 @@ fn validate_accepts_the_hello_example_and_its_node_contracts() {
 
 #[test]
 fn send_prints_the_response_as_json_and_exits_0() {
-    let out = onex(&["send", "examples/hello/runtime.yaml", "--operation", "greet", "--payload", r#"{"name":"Ada"}"#], None);
+    let out =
+        onex(&["send", "examples/hello/runtime.yaml", "--operation", "greet", "--payload", r#"{"name":"Ada"}"#], None);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON response");
     assert_eq!(response["payload"]["greeting"], "Hello, Ada!");
@@ -94,7 +102,11 @@ fn dev_shows_every_envelope_flowing_and_its_answer() {
 fn dev_reports_bad_input_lines_and_keeps_going() {
     let out = onex(&["dev", "examples/hello/runtime.yaml"], Some("greet {oops\ngreet {\"name\": \"x\"}\n"));
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stderr).contains("stdin line 1: the payload after `greet` is not valid JSON"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("stdin line 1: the payload after `greet` is not valid JSON"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(text(&out.stdout).contains("Hello, x!"));
 }
 

@@ -60,7 +60,9 @@ pub async fn run(args: &BenchArgs) -> std::process::ExitCode {
             tokio::spawn(roundtrip(args.envelopes, 1, floor)).await.map_err(|e| e.to_string())??;
         }
         if wants("roundtrip_pipelined") {
-            tokio::spawn(roundtrip(args.envelopes, args.in_flight.max(1), floor)).await.map_err(|e| e.to_string())??;
+            tokio::spawn(roundtrip(args.envelopes, args.in_flight.max(1), floor))
+                .await
+                .map_err(|e| e.to_string())??;
         }
         Ok::<(), String>(())
     }

@@ -176,8 +176,10 @@ fn a_field_given_twice_is_an_error() {
 
 #[test]
 fn escaped_unknown_keys_are_preserved() {
-    let e = Envelope::from_json(br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","x\"y":1,"metadata":{"a\\b":2}}"#)
-        .unwrap_or_else(|err| panic!("{err}"));
+    let e = Envelope::from_json(
+        br#"{"envelope_id":"0190b3c4-0000-7000-8000-000000000001","x\"y":1,"metadata":{"a\\b":2}}"#,
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
     assert_eq!(e.extra.get("x\"y"), Some(&json!(1)));
     assert_eq!(e.metadata.extra.get("a\\b"), Some(&json!(2)));
 }
