@@ -95,7 +95,7 @@ fn dev_shows_every_envelope_flowing_and_its_answer() {
     assert_eq!(stdout.lines().filter(|l| l.starts_with('←')).count(), 6, "{stdout}");
     assert!(stdout.contains(r#"{"greeting":"Hello, Ada!"}"#), "{stdout}");
     assert!(stdout.contains("HANDLER_NOT_FOUND"), "{stdout}");
-    assert!(stdout.contains("HANDLER_EXECUTION (transient): simulated outage"), "{stdout}");
+    assert!(stdout.contains("HANDLER_EXECUTION (permanent): simulated bad request"), "{stdout}");
 }
 
 #[test]

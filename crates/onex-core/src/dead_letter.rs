@@ -27,6 +27,11 @@ pub struct DeadLetter {
     pub correlation_id: Option<CorrelationId>,
     /// Processing attempts made before giving up (0 when the message never parsed).
     pub attempts: u32,
+    /// Whether the sender also got an error response. False when the message
+    /// could not be answered (not an envelope, or a response on a command
+    /// topic): then this record is its only outcome.
+    #[serde(default)]
+    pub error_response_sent: bool,
     pub first_failure_at: Timestamp,
     pub last_failure_at: Timestamp,
     /// The original bytes, when they are UTF-8 (always, for JSON).
@@ -72,6 +77,7 @@ mod tests {
             envelope_id: None,
             correlation_id: None,
             attempts: 0,
+            error_response_sent: false,
             first_failure_at: Timestamp::UNIX_EPOCH,
             last_failure_at: Timestamp::UNIX_EPOCH,
             original_payload: None,

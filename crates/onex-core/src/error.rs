@@ -110,6 +110,9 @@ pub struct RuntimeError {
     pub handler_type: Option<String>,
     pub operation: Option<String>,
     pub correlation_id: Option<uuid::Uuid>,
+    /// Handler attempts made before giving up: 0 when the work never started
+    /// (expired deadline, routing error), 1 + retries otherwise.
+    pub attempts: u32,
 }
 
 impl RuntimeError {
@@ -122,7 +125,15 @@ impl RuntimeError {
             handler_type: None,
             operation: None,
             correlation_id: None,
+            attempts: 1,
         }
+    }
+
+    /// Records how many attempts were made.
+    #[must_use]
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
     }
 
     /// Overrides the class (a handler knows whether its failure is transient).

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use onex_bus::EventBus;
 use onex_core::contract::RuntimeContract;
-use onex_core::{Clock, IdGen, NodeId, SystemClock, TopicName, UuidV7Ids};
-use onex_handlers::Handler;
+use onex_core::{Clock, IdGen, NodeId, TopicName, UuidV7Ids};
+use onex_handlers::{Handler, TokioClock};
 
 use crate::host::{DEFAULT_SHUTDOWN_GRACE, HostError, RuntimeHost};
 use crate::node::Node;
@@ -96,7 +96,7 @@ impl RuntimeHostBuilder {
         self
     }
 
-    /// Uses `clock` for timestamps (default: the system clock).
+    /// Uses `clock` for timestamps and the resilience layers (default: tokio's clock, wall-time anchored).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -159,7 +159,9 @@ impl RuntimeHostBuilder {
     /// [`HostError::Wiring`] for an inconsistent set-up (no topics, ambiguous
     /// routes, a jq expression that does not compile, …), with the fix.
     pub fn build(self) -> Result<RuntimeHost, HostError> {
-        let clock = self.clock.clone().unwrap_or_else(|| Arc::new(SystemClock::new()));
+        // Tokio's clock: the resilience layers sleep on tokio time, so reading time
+        // from the same source keeps them consistent (and fake under paused tokio time).
+        let clock = self.clock.clone().unwrap_or_else(|| Arc::new(TokioClock::new()));
         let ids = self.ids.clone().unwrap_or_else(|| Arc::new(UuidV7Ids));
         let grace = self.grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE);
         wiring::wire(self, clock, ids, grace)

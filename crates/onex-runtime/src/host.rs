@@ -20,16 +20,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use onex_bus::{ConsumerGroup, Delivery, EventBus, Message, Receipt, Subscription};
-use onex_core::{Clock, DeadLetter, Envelope, ErrorClass, ErrorCode, IdGen, NodeId, RuntimeError, TopicName};
+use onex_core::{Clock, DeadLetter, Envelope, ErrorClass, ErrorCode, IdGen, NodeId, Timestamp, TopicName};
 use onex_handlers::Handler;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::dispatch::{NodeIndex, Router};
-use crate::node::Node;
+use crate::node::{Node, NodeOutcome};
 
 /// How long shutdown waits for in-flight envelopes by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -216,85 +215,133 @@ impl Shared {
         }
     }
 
-    /// Publishes the outcome of `envelope` and acks its delivery.
-    async fn respond(
-        &self,
-        node: Option<NodeIndex>,
-        envelope: &Envelope,
-        outcome: Result<Value, RuntimeError>,
-        receipt: &Receipt,
-    ) {
+    /// Publishes the outcome of `envelope` (and its dead-letter record when the
+    /// outcome asks for one), then acks its delivery.
+    async fn respond(&self, node: Option<NodeIndex>, work: &Work, outcome: NodeOutcome, started: Timestamp) {
+        let envelope = &work.envelope;
         let entry = node.and_then(|i| self.nodes.get(i));
         let source = entry.map(|e| &e.id);
         let topic = entry.map_or(&self.output_topic, |e| &e.publish_topic);
-        let (response, counter) = match outcome {
+        let (mut response, counter) = match outcome.result {
             Ok(payload) => {
                 (envelope.success_response(&*self.ids, &*self.clock, source, payload), &self.counters.succeeded)
             }
             Err(err) => {
                 let err = err.with_correlation_id(envelope.correlation().0);
-                debug!(envelope_id = %envelope.envelope_id, code = %err.code, "Envelope failed.");
+                debug!(envelope_id = %envelope.envelope_id, code = %err.code, attempts = err.attempts, "Envelope failed.");
+                if outcome.dead_letter {
+                    let failure = Failure {
+                        code: err.code,
+                        class: err.class,
+                        reason: err.message.clone(),
+                        attempts: outcome.attempts,
+                        first_failure_at: started,
+                        error_response_sent: true,
+                    };
+                    let record = self.dead_letter_record(&work.delivery, Some(envelope), failure);
+                    if !self.publish(record, Some(envelope)).await {
+                        return;
+                    }
+                    self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                }
                 (envelope.error_response(&*self.ids, &*self.clock, source, &err), &self.counters.failed)
             }
         };
+        // Retries made for this envelope so far, this runtime's included.
+        response.metadata.retry_count =
+            envelope.metadata.retry_count.saturating_add(outcome.attempts.saturating_sub(1));
         let key = Bytes::from(envelope.partition_key());
         let message = Message::new(topic.clone(), Some(key), Bytes::from(response.to_json()));
-        if self.publish_then_ack(message, receipt, Some(envelope)).await {
+        if self.publish(message, Some(envelope)).await {
             counter.fetch_add(1, Ordering::Relaxed);
+            self.ack(&work.delivery.receipt, Some(envelope)).await;
         }
     }
 
     /// Sends an unprocessable delivery to the DLQ and acks it.
     async fn dead_letter(&self, delivery: &Delivery, code: ErrorCode, reason: String, envelope: Option<&Envelope>) {
-        let now = self.clock.now();
+        let receipt = &delivery.receipt;
         warn!(
-            topic = %delivery.receipt.topic, partition = delivery.receipt.partition, offset = delivery.receipt.offset,
+            topic = %receipt.topic, partition = receipt.partition, offset = receipt.offset,
             code = %code, reason = %reason, "Dead-lettering message."
         );
-        let record = DeadLetter {
+        let failure = Failure {
+            code,
+            class: ErrorClass::Permanent,
             reason,
-            error_code: code,
-            error_class: ErrorClass::Permanent,
-            original_topic: delivery.receipt.topic.to_string(),
-            partition: delivery.receipt.partition,
-            offset: delivery.receipt.offset,
+            attempts: 0,
+            first_failure_at: self.clock.now(),
+            error_response_sent: false,
+        };
+        let record = self.dead_letter_record(delivery, envelope, failure);
+        if self.publish(record, envelope).await {
+            self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            self.ack(receipt, envelope).await;
+        }
+    }
+
+    fn dead_letter_record(&self, delivery: &Delivery, envelope: Option<&Envelope>, failure: Failure) -> Message {
+        let receipt = &delivery.receipt;
+        let record = DeadLetter {
+            reason: failure.reason,
+            error_code: failure.code,
+            error_class: failure.class,
+            original_topic: receipt.topic.to_string(),
+            partition: receipt.partition,
+            offset: receipt.offset,
             envelope_id: envelope.map(|e| e.envelope_id),
             correlation_id: envelope.map(Envelope::correlation),
-            attempts: 0,
-            first_failure_at: now,
-            last_failure_at: now,
+            attempts: failure.attempts,
+            error_response_sent: failure.error_response_sent,
+            first_failure_at: failure.first_failure_at,
+            last_failure_at: self.clock.now(),
             original_payload: None,
             original_payload_hex: None,
         }
         .with_original(&delivery.message.payload);
         // A record of plain strings, numbers and timestamps always serializes.
         let payload = serde_json::to_vec(&record).unwrap_or_default();
-        let message = Message::new(self.dlq_topic.clone(), delivery.message.key.clone(), Bytes::from(payload));
-        if self.publish_then_ack(message, &delivery.receipt, envelope).await {
-            self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        Message::new(self.dlq_topic.clone(), delivery.message.key.clone(), Bytes::from(payload))
+    }
+
+    /// Publishes one outcome message; on failure the delivery stays un-acked.
+    async fn publish(&self, message: Message, envelope: Option<&Envelope>) -> bool {
+        match self.bus.publish(message).await {
+            Ok(()) => true,
+            Err(e) => {
+                // Not acked: the bus delivers the envelope again (at-least-once).
+                self.counters.publish_errors.fetch_add(1, Ordering::Relaxed);
+                let id = envelope.map(|e| e.envelope_id.to_string()).unwrap_or_default();
+                error!(envelope_id = %id, error = %e, "Could not publish outcome; the envelope stays unacknowledged.");
+                false
+            }
         }
     }
 
-    /// The one place an outcome becomes durable: publish, and only then ack.
-    async fn publish_then_ack(&self, message: Message, receipt: &Receipt, envelope: Option<&Envelope>) -> bool {
-        let id = envelope.map(|e| e.envelope_id.to_string()).unwrap_or_default();
-        if let Err(e) = self.bus.publish(message).await {
-            // Not acked: the bus delivers the envelope again (at-least-once).
-            self.counters.publish_errors.fetch_add(1, Ordering::Relaxed);
-            error!(envelope_id = %id, error = %e, "Could not publish outcome; the envelope stays unacknowledged.");
-            return false;
-        }
+    /// Acks a delivery whose outcome is published.
+    async fn ack(&self, receipt: &Receipt, envelope: Option<&Envelope>) {
         if let Err(e) = self.bus.ack(receipt).await {
+            let id = envelope.map(|e| e.envelope_id.to_string()).unwrap_or_default();
             warn!(envelope_id = %id, error = %e, "Could not acknowledge delivery; it may be processed again.");
         }
-        true
     }
+}
+
+/// Why a delivery is dead-lettered; becomes a [`DeadLetter`] record.
+struct Failure {
+    code: ErrorCode,
+    class: ErrorClass,
+    reason: String,
+    attempts: u32,
+    first_failure_at: Timestamp,
+    error_response_sent: bool,
 }
 
 /// One envelope on its way to a node.
 struct Work {
     envelope: Envelope,
-    receipt: Receipt,
+    /// The delivery it came in: its receipt, and the original bytes for a dead-letter record.
+    delivery: Delivery,
 }
 
 /// The consumer loop. Returns whether everything in flight finished in time.
@@ -336,12 +383,14 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
         let node = match shared.router.route(&delivery.receipt.topic, &envelope) {
             Ok(node) => node,
             Err(err) => {
-                shared.respond(None, &envelope, Err(err), &delivery.receipt).await;
+                let work = Work { envelope, delivery };
+                let outcome = NodeOutcome { result: Err(err.with_attempts(0)), attempts: 0, dead_letter: false };
+                shared.respond(None, &work, outcome, shared.clock.now()).await;
                 continue;
             }
         };
         let lane = lane_of(&envelope, shared.nodes[node].concurrency.get());
-        let mut work = Work { envelope, receipt: delivery.receipt };
+        let mut work = Work { envelope, delivery };
         // Retry once on a fresh lane if the old one is gone (its task ended abnormally).
         for _ in 0..2 {
             let sender = lanes[node][lane].get_or_insert_with(|| spawn_lane(&shared, node, &mut tasks)).clone();
@@ -390,8 +439,9 @@ fn spawn_lane(shared: &Arc<Shared>, node: NodeIndex, tasks: &mut JoinSet<()>) ->
     let shared = Arc::clone(shared);
     tasks.spawn(async move {
         while let Some(work) = rx.recv().await {
-            let outcome = shared.nodes[node].node.process(&work.envelope).await;
-            shared.respond(Some(node), &work.envelope, outcome, &work.receipt).await;
+            let started = shared.clock.now();
+            let outcome = shared.nodes[node].node.run(&work.envelope).await;
+            shared.respond(Some(node), &work, outcome, started).await;
         }
     });
     tx

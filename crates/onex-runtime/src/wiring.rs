@@ -10,15 +10,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use onex_bus::{ConsumerGroup, EventBus, MemoryBus, MemoryBusConfig};
-use onex_core::contract::{BusKind, Environment, HandlerBinding, HandlerType, NodeKind, RouteTarget, RuntimeContract};
+use onex_core::contract::{
+    BusKind, DeadLetterPolicy, Environment, HandlerBinding, HandlerType, NodeKind, RouteTarget, RuntimeContract,
+};
 use onex_core::{Clock, IdGen, NodeId, TopicName};
-use onex_handlers::{Handler, LocalHandler};
+use onex_handlers::{Handler, LocalHandler, ResilientHandler};
 use tracing::warn;
 
 use crate::builder::{CodeNode, NodeOptions, RuntimeHostBuilder};
 use crate::dispatch::Router;
 use crate::host::{Counters, HostError, NodeEntry, RuntimeHost, Shared};
 use crate::node::{ComputeNode, EffectNode, NeedsWorkerNode, Node};
+
+/// A handler as the wiring holds it.
+enum Bound {
+    /// A contract binding behind its resilience stack, with its dead-letter policy.
+    Resilient(Arc<ResilientHandler>, DeadLetterPolicy),
+    /// Registered in code with no binding.
+    Plain(Arc<dyn Handler>),
+}
+
+impl Bound {
+    fn handler(self) -> Arc<dyn Handler> {
+        match self {
+            Self::Resilient(h, _) => h,
+            Self::Plain(h) => h,
+        }
+    }
+}
 
 struct Topics {
     inputs: Vec<TopicName>,
@@ -46,8 +65,11 @@ pub(crate) fn wire(
         None => default_bus(contract.as_ref())?,
     };
 
-    // Handlers: every enabled contract binding, then handlers registered only in code.
-    let mut handlers: BTreeMap<String, Arc<dyn Handler>> = BTreeMap::new();
+    // Handlers: every enabled contract binding behind its resilience stack
+    // (deadline → retry → circuit breaker → rate limit → timeout, the order is
+    // written once in onex_handlers::resilience::stack), then handlers
+    // registered only in code, which have no binding and are called directly.
+    let mut handlers: BTreeMap<String, Bound> = BTreeMap::new();
     let mut disabled = Vec::new();
     if let Some(c) = &contract {
         for binding in &c.handlers {
@@ -59,10 +81,13 @@ pub(crate) fn wire(
                 Some(h) => h,
                 None => build_handler(binding, c.runtime.environment)?,
             };
-            handlers.insert(binding.name.clone(), handler);
+            let stack = Arc::new(ResilientHandler::new(handler, binding, Arc::clone(&clock)));
+            handlers.insert(binding.name.clone(), Bound::Resilient(stack, binding.dead_letter_on));
         }
     }
-    handlers.append(&mut b.handlers);
+    for (name, handler) in std::mem::take(&mut b.handlers) {
+        handlers.insert(name, Bound::Plain(handler));
+    }
 
     // Nodes: from the contract, then registered in code.
     let mut nodes = Vec::new();
@@ -118,7 +143,7 @@ pub(crate) fn wire(
         output_topic: topics.output,
         dlq_topic: topics.dlq,
         group: ConsumerGroup(group),
-        handlers: handlers.into_iter().collect(),
+        handlers: handlers.into_iter().map(|(name, bound)| (name, bound.handler())).collect(),
         grace,
         counters: Counters::default(),
     };
@@ -185,7 +210,7 @@ fn build_handler(binding: &HandlerBinding, environment: Environment) -> Result<A
 fn build_node(
     slug: &NodeId,
     kind: &NodeKind,
-    handlers: &BTreeMap<String, Arc<dyn Handler>>,
+    handlers: &BTreeMap<String, Bound>,
     disabled: &[String],
 ) -> Result<Arc<dyn Node>, HostError> {
     Ok(match kind {
@@ -204,7 +229,12 @@ fn build_node(
                                 bound.join(", ")
                             )));
                         };
-                        node.route(route.operation.clone(), Arc::clone(handler))
+                        match handler {
+                            Bound::Resilient(h, policy) => {
+                                node.route_resilient(route.operation.clone(), Arc::clone(h), *policy)
+                            }
+                            Bound::Plain(h) => node.route(route.operation.clone(), Arc::clone(h)),
+                        }
                     }
                     RouteTarget::Worker { class, module } => {
                         node.worker_route(route.operation.clone(), class.clone(), module.clone())

@@ -55,10 +55,11 @@ async fn hello_answers_every_envelope_exactly_once() {
                 json!({}),
                 Expect::Err { code: ErrorCode::HandlerNotFound, class: ErrorClass::Permanent },
             ),
+            // Permanent: never retried (so no backoff in real time here), and dead-lettered by default.
             _ => (
                 "local.error",
-                json!({"class": "transient"}),
-                Expect::Err { code: ErrorCode::HandlerExecution, class: ErrorClass::Transient },
+                json!({"class": "permanent"}),
+                Expect::Err { code: ErrorCode::HandlerExecution, class: ErrorClass::Permanent },
             ),
         };
         let mut e = Envelope::command(&ids, &clock, op, payload);
@@ -76,10 +77,11 @@ async fn hello_answers_every_envelope_exactly_once() {
         sender.send_raw(&topic, Some(Bytes::from_static(b"k")), Bytes::from_static(b"{not json")).await.unwrap();
     });
 
-    // Then each gets exactly one correct outcome, and the malformed message is dead-lettered.
+    // Then each gets exactly one correct response; the 50 permanent failures are
+    // also dead-lettered (the default `dead_letter_on`), and so is the malformed message.
     let mut answered: HashMap<EnvelopeId, Envelope> = HashMap::new();
     let mut dead_letters = Vec::new();
-    while answered.len() + dead_letters.len() < 1001 {
+    while answered.len() < 1000 || dead_letters.len() < 51 {
         match client.next().await.expect("bus closed early").unwrap() {
             Outcome::Response { envelope, .. } => {
                 let cause = envelope.causation_id.expect("response without causation_id");
@@ -117,12 +119,28 @@ async fn hello_answers_every_envelope_exactly_once() {
         }
     }
     assert_eq!(answered.len(), 1000);
-    assert_eq!(dead_letters.len(), 1);
-    let dl = &dead_letters[0];
+    assert_eq!(dead_letters.len(), 51);
+    let (malformed, failed): (Vec<_>, Vec<_>) = dead_letters.iter().partition(|d| d.envelope_id.is_none());
+    assert_eq!(malformed.len(), 1);
+    let dl = malformed[0];
     assert_eq!(dl.error_code, ErrorCode::EnvelopeValidation);
     assert_eq!(dl.original_topic, input.as_str());
     assert_eq!(dl.original_payload.as_deref(), Some("{not json"));
     assert!(dl.reason.contains("line 1"), "{}", dl.reason);
+    assert!(!dl.error_response_sent);
+    for dl in failed {
+        let id = dl.envelope_id.expect("parsed");
+        let (request, _) = &expected[&id];
+        assert_eq!(request.operation.as_ref().map(|o| o.as_str()), Some("local.error"));
+        assert_eq!(
+            (dl.error_code, dl.error_class, dl.attempts),
+            (ErrorCode::HandlerExecution, ErrorClass::Permanent, 1)
+        );
+        assert!(dl.error_response_sent);
+        assert_eq!(dl.correlation_id, request.correlation_id);
+        let original = Envelope::from_json(&dl.original_bytes().expect("original")).expect("original is the envelope");
+        assert_eq!(original.envelope_id, id);
+    }
 
     // And the accounting adds up: nothing else arrives once the host has stopped.
     let report = running.shutdown().await;
@@ -130,7 +148,7 @@ async fn hello_answers_every_envelope_exactly_once() {
     assert_eq!(report.stats.received, 1001);
     assert_eq!(report.stats.succeeded, 900);
     assert_eq!(report.stats.failed, 100);
-    assert_eq!(report.stats.dead_lettered, 1);
+    assert_eq!(report.stats.dead_lettered, 51);
     assert_eq!(report.stats.publish_errors, 0);
 }
 

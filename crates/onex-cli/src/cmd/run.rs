@@ -17,6 +17,9 @@ pub async fn run(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Listen before starting: a SIGTERM that arrives right after start must
+    // trigger a graceful shutdown, not the default kill.
+    let signal = shutdown_signal();
     let running = match host.start().await {
         Ok(r) => r,
         Err(e) => {
@@ -24,7 +27,7 @@ pub async fn run(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let signal = shutdown_signal().await;
+    let signal = signal.await;
     info!(signal, "Shutting down.");
     let report = running.shutdown().await;
     info!(
@@ -37,18 +40,31 @@ pub async fn run(path: &Path) -> ExitCode {
     if report.drained { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
-/// Waits for Ctrl-C or SIGTERM and names which one arrived.
-pub async fn shutdown_signal() -> &'static str {
+/// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now; the returned future
+/// resolves with the name of the first signal that arrives.
+pub fn shutdown_signal() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
+        // `signal()` registers at once (unlike `ctrl_c()`, which registers when first polled).
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                },
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    "SIGINT"
+                }
+            }
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }

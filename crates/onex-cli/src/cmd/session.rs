@@ -115,7 +115,9 @@ impl Session {
             let _ = tx.send(Event::Done).await;
         });
         let mut producing = true;
-        let mut pending = 0usize;
+        // Sent minus answered. Signed: an answer can arrive before the pump has
+        // seen the producer's "sent" event for it.
+        let mut pending: i64 = 0;
         while producing || pending > 0 {
             tokio::select! {
                 event = events.recv(), if producing => match event {
@@ -128,7 +130,16 @@ impl Session {
                 },
                 outcome = self.client.next() => match outcome {
                     Some(Ok(outcome)) => {
-                        pending = pending.saturating_sub(1);
+                        // Every sent envelope ends in exactly one response or, when it
+                        // could not be answered, one dead-letter record; a record next
+                        // to an error response is extra information, not the outcome.
+                        let answers = match &outcome {
+                            Outcome::DeadLetter { record, .. } => !record.error_response_sent,
+                            _ => true,
+                        };
+                        if answers {
+                            pending -= 1;
+                        }
                         on_outcome(&outcome);
                     }
                     Some(Err(e)) => eprintln!("error: {e}"),

@@ -223,6 +223,9 @@ pub struct EnvelopeError {
     /// Whether sending the same command again might succeed.
     pub retryable: bool,
     pub class: ErrorClass,
+    /// Handler attempts made (1 + retries; 0 when the work never started).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// One message on the bus.
@@ -364,6 +367,7 @@ impl Envelope {
             operation: err.operation.clone().or_else(|| self.operation.as_ref().map(|o| o.0.clone())),
             retryable: err.class.is_retryable(),
             class: err.class,
+            attempts: err.attempts,
         });
         r
     }

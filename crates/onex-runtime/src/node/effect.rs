@@ -1,24 +1,42 @@
 //! EFFECT nodes: route each operation to a handler.
+//!
+//! Handlers bound in the contract are called through their resilience stack
+//! (deadline → retry → circuit breaker → rate limit → timeout, see
+//! `onex_handlers::resilience`); the node reports the attempts the stack
+//! made and whether the binding's `dead_letter_on` wants the failure in the
+//! DLQ. Handlers registered only in code have no binding and are called
+//! directly.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use onex_core::contract::DeadLetterPolicy;
 use onex_core::{Envelope, ErrorCode, Operation, RuntimeError};
-use onex_handlers::{CallContext, Handler};
+use onex_handlers::{CallContext, Handler, HandlerError, ResilientHandler};
 use serde_json::Value;
 
-use super::Node;
+use super::{Node, NodeOutcome};
 
 /// Where an operation goes.
 #[derive(Debug, Clone)]
 enum Target {
-    Handler(Arc<dyn Handler>),
+    /// A handler registered in code without a contract binding: called directly.
+    Plain(Arc<dyn Handler>),
+    /// A contract binding: called through its resilience stack.
+    Resilient { handler: Arc<ResilientHandler>, dead_letter_on: DeadLetterPolicy },
     /// A Python class that needs an external worker.
-    Worker {
-        class: String,
-        module: String,
-    },
+    Worker { class: String, module: String },
+}
+
+impl Target {
+    fn handler_type(&self) -> Option<&str> {
+        match self {
+            Self::Plain(h) => Some(h.handler_type()),
+            Self::Resilient { handler, .. } => Some(handler.handler_type()),
+            Self::Worker { .. } => None,
+        }
+    }
 }
 
 /// An EFFECT node: a table from operation to handler.
@@ -34,10 +52,23 @@ pub struct EffectNodeBuilder {
 }
 
 impl EffectNodeBuilder {
-    /// Routes `operation` to `handler`.
+    /// Routes `operation` to `handler`, called directly (no resilience stack).
     #[must_use]
     pub fn route(mut self, operation: impl Into<Operation>, handler: Arc<dyn Handler>) -> Self {
-        self.routes.insert(operation.into(), Target::Handler(handler));
+        self.routes.insert(operation.into(), Target::Plain(handler));
+        self
+    }
+
+    /// Routes `operation` through a handler's resilience stack; failures that
+    /// `dead_letter_on` covers are also dead-lettered.
+    #[must_use]
+    pub fn route_resilient(
+        mut self,
+        operation: impl Into<Operation>,
+        handler: Arc<ResilientHandler>,
+        dead_letter_on: DeadLetterPolicy,
+    ) -> Self {
+        self.routes.insert(operation.into(), Target::Resilient { handler, dead_letter_on });
         self
     }
 
@@ -63,8 +94,8 @@ impl EffectNode {
             .routes
             .iter()
             .map(|(op, t)| match t {
-                Target::Handler(h) => format!("{op} → {}", h.handler_type()),
                 Target::Worker { class, .. } => format!("{op} → {class} (needs a worker)"),
+                other => format!("{op} → {}", other.handler_type().unwrap_or("?")),
             })
             .collect();
         available.sort();
@@ -73,7 +104,21 @@ impl EffectNode {
             None => "the envelope has no `operation`".to_owned(),
         };
         RuntimeError::new(ErrorCode::HandlerNotFound, format!("{what}; available handlers: {}", available.join(", ")))
+            .with_attempts(0)
     }
+}
+
+fn context(envelope: &Envelope) -> CallContext {
+    CallContext {
+        envelope_id: envelope.envelope_id,
+        correlation_id: envelope.correlation(),
+        attempt: envelope.metadata.retry_count.saturating_add(1),
+        deadline: envelope.metadata.deadline,
+    }
+}
+
+fn runtime_error(e: &HandlerError, handler_type: &str, operation: &Operation, envelope: &Envelope) -> RuntimeError {
+    e.to_runtime_error(handler_type, operation.as_str()).with_correlation_id(envelope.correlation().0)
 }
 
 #[async_trait]
@@ -83,26 +128,43 @@ impl Node for EffectNode {
     }
 
     async fn process(&self, envelope: &Envelope) -> Result<Value, RuntimeError> {
-        let operation = envelope.operation.as_ref().ok_or_else(|| self.not_found(None))?;
+        self.run(envelope).await.result
+    }
+
+    async fn run(&self, envelope: &Envelope) -> NodeOutcome {
+        let refused = |error: RuntimeError| NodeOutcome { result: Err(error), attempts: 0, dead_letter: false };
+        let Some(operation) = envelope.operation.as_ref() else { return refused(self.not_found(None)) };
         match self.routes.get(operation) {
-            Some(Target::Handler(handler)) => {
-                let ctx = CallContext {
-                    envelope_id: envelope.envelope_id,
-                    correlation_id: envelope.correlation(),
-                    attempt: envelope.metadata.retry_count.saturating_add(1),
-                    deadline: envelope.metadata.deadline,
-                };
-                handler.execute(&ctx, operation, &envelope.payload).await.map_err(|e| {
-                    e.to_runtime_error(handler.handler_type(), operation.as_str())
-                        .with_correlation_id(envelope.correlation().0)
-                })
+            Some(Target::Plain(handler)) => {
+                let result = handler
+                    .execute(&context(envelope), operation, &envelope.payload)
+                    .await
+                    .map_err(|e| runtime_error(&e, handler.handler_type(), operation, envelope));
+                NodeOutcome { result, attempts: 1, dead_letter: false }
             }
-            Some(Target::Worker { class, module }) => Err(RuntimeError::new(
-                ErrorCode::WorkerRequired,
-                format!("operation `{operation}` is implemented by the Python class `{module}.{class}`, which onex cannot run; route it to a native handler type or run a worker"),
-            )
-            .with_operation(operation.as_str())),
-            None => Err(self.not_found(Some(operation))),
+            Some(Target::Resilient { handler, dead_letter_on }) => {
+                let outcome = handler.call(&context(envelope), operation, &envelope.payload).await;
+                match outcome.result {
+                    Ok(payload) => NodeOutcome { result: Ok(payload), attempts: outcome.attempts, dead_letter: false },
+                    Err(e) => NodeOutcome {
+                        dead_letter: dead_letter_on.applies_to(e.dead_letter_cause()),
+                        result: Err(runtime_error(&e, handler.handler_type(), operation, envelope)
+                            .with_attempts(outcome.attempts)),
+                        attempts: outcome.attempts,
+                    },
+                }
+            }
+            Some(Target::Worker { class, module }) => refused(
+                RuntimeError::new(
+                    ErrorCode::WorkerRequired,
+                    format!(
+                        "operation `{operation}` is implemented by the Python class `{module}.{class}`, which onex \
+                         cannot run; route it to a native handler type or run a worker"
+                    ),
+                )
+                .with_operation(operation.as_str()),
+            ),
+            None => refused(self.not_found(Some(operation))),
         }
     }
 }

@@ -46,6 +46,26 @@ pub trait Node: Send + Sync + fmt::Debug {
     /// will be delivered again.
     async fn process(&self, envelope: &Envelope) -> Result<Value, RuntimeError>;
 
+    /// Processes one envelope and reports how: the runtime calls this.
+    ///
+    /// The default runs [`Node::process`] once. Nodes that retry (EFFECT
+    /// nodes, through the resilience stack) override it to report the
+    /// attempts made and whether a failure must also be dead-lettered.
+    async fn run(&self, envelope: &Envelope) -> NodeOutcome {
+        NodeOutcome { result: self.process(envelope).await, attempts: 1, dead_letter: false }
+    }
+
     /// Releases resources. Called exactly once.
     async fn shutdown(&self) {}
+}
+
+/// What processing one envelope came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeOutcome {
+    /// The response payload, or the error for the error response.
+    pub result: Result<Value, RuntimeError>,
+    /// Attempts made: 1 + retries (0 when the work never started).
+    pub attempts: u32,
+    /// Whether the failure also goes to the DLQ (the binding's `dead_letter_on`).
+    pub dead_letter: bool,
 }
