@@ -10,6 +10,7 @@
 //! `ConsulHandler::from_config`).
 
 mod config_map;
+pub mod consul;
 mod error;
 mod handler;
 pub mod http;
@@ -17,9 +18,9 @@ mod internal_events;
 pub mod local;
 pub mod resilience;
 
+pub use consul::{ConsulHandler, ConsulHandlerConfig};
 pub use error::HandlerError;
 pub use handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
-
 pub use http::{HttpHandler, HttpHandlerConfig};
 pub use local::LocalHandler;
 pub use resilience::{CallOutcome, ResilientHandler, TokioClock};

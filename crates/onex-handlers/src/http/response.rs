@@ -210,6 +210,11 @@ pub(crate) fn transport_error(what: &str, error: reqwest::Error, timeout: Option
     }
 }
 
+/// The path of a URL, for error messages of APIs whose host is in the config (no query: it may hold secrets).
+pub(crate) fn path_of(url: &url::Url) -> &str {
+    url.path()
+}
+
 /// The innermost cause, which is the informative one (reqwest's outer layers say "error sending request").
 fn root_cause(error: &reqwest::Error) -> String {
     let mut current: &dyn std::error::Error = error;
