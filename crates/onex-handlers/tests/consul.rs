@@ -2,6 +2,8 @@
 //! the Consul HTTP API endpoints the handler uses as Consul documents them
 //! (no Consul server can be installed where these tests run).
 
+#![allow(clippy::unwrap_used, reason = "helper fns of the tests: a failed set-up must fail the test")]
+
 mod support;
 
 use onex_core::ErrorClass;

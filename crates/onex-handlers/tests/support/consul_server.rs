@@ -135,6 +135,7 @@ enum Acl {
 }
 
 /// Records the request and applies the ACL and datacenter rules every endpoint shares.
+#[allow(clippy::result_large_err, reason = "the error is the response the endpoint returns at once")]
 fn admit(
     agent: &mut Agent,
     acl: Acl,
