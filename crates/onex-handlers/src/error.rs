@@ -19,6 +19,13 @@ pub enum HandlerError {
     UnsupportedOperation { handler_type: String, operation: String, supported: Vec<String> },
     #[error("{message}")]
     Failed { class: ErrorClass, message: String },
+    /// A transient failure where the other side said when to try again (an HTTP
+    /// `Retry-After` on a 429 or 503). The retry layer waits at least
+    /// `retry_after` before the next attempt, capped by the policy's
+    /// `max_delay` and the deadline. A variant of its own rather than a field
+    /// of `Failed`, so the many `Failed { class, message }` literals stay valid.
+    #[error("{message} (retry after {} ms)", retry_after.as_millis())]
+    RetryLater { message: String, retry_after: Duration },
     #[error("handler `{handler_type}` is misconfigured: {message}")]
     Config { handler_type: String, message: String },
     /// The envelope's deadline passed (or would pass before the next retry); no further attempt was made.
@@ -49,6 +56,7 @@ impl HandlerError {
         match self {
             Self::UnsupportedOperation { .. } | Self::Config { .. } => ErrorClass::Permanent,
             Self::Failed { class, .. } => *class,
+            Self::RetryLater { .. } => ErrorClass::Transient,
             Self::DeadlineExceeded { .. } | Self::CircuitOpen { .. } | Self::RateLimited { .. } => ErrorClass::Rejected,
             Self::Timeout { .. } => ErrorClass::Transient,
             Self::RetriesExhausted { last: inner, .. } | Self::RetryStopped { cause: inner, .. } => inner.class(),
@@ -59,7 +67,7 @@ impl HandlerError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::UnsupportedOperation { .. } => ErrorCode::HandlerNotFound,
-            Self::Failed { .. } => ErrorCode::HandlerExecution,
+            Self::Failed { .. } | Self::RetryLater { .. } => ErrorCode::HandlerExecution,
             Self::Config { .. } => ErrorCode::ProtocolConfiguration,
             Self::DeadlineExceeded { .. } => ErrorCode::DeadlineExceeded,
             Self::CircuitOpen { .. } => ErrorCode::CircuitOpen,
@@ -81,6 +89,15 @@ impl HandlerError {
             Self::RetriesExhausted { attempts, .. } | Self::RetryStopped { attempts, .. } => *attempts,
             Self::DeadlineExceeded { .. } => 0,
             _ => 1,
+        }
+    }
+
+    /// How long the failing side asked callers to wait before trying again,
+    /// when it said so ([`HandlerError::RetryLater`]).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RetryLater { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -156,6 +173,15 @@ mod tests {
         assert_eq!((e.attempts(), e.code()), (2, ErrorCode::CircuitOpen));
         assert_eq!(e.dead_letter_cause(), DeadLetterCause::CircuitOpen);
         assert_eq!(e.root(), &open);
+    }
+
+    #[test]
+    fn retry_later_is_transient_and_carries_its_hint() {
+        let e = HandlerError::RetryLater { message: "http 429".into(), retry_after: Duration::from_secs(2) };
+        assert_eq!((e.class(), e.code()), (ErrorClass::Transient, ErrorCode::HandlerExecution));
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(e.to_string(), "http 429 (retry after 2000 ms)");
+        assert_eq!(transient().retry_after(), None);
     }
 
     #[test]

@@ -1,19 +1,26 @@
 //! Handlers: the code that talks to the outside world for EFFECT nodes.
 //!
 //! [`Handler`] is the seam; each handler type lives in its own module with
-//! its config beside it. This version ships the `local` handler (echo /
-//! transform / error, for development and tests) and the [`resilience`]
-//! layers (deadline, retry, circuit breaker, rate limit, timeout) that wrap
-//! every handler binding. The http, db, vault and consul handlers plug in
-//! behind the same trait.
+//! its config beside it: [`http`] (HTTP APIs through reqwest), [`consul`]
+//! (service registration and discovery through Consul's HTTP API) and
+//! `local` (echo / transform / error, for development and tests). The
+//! [`resilience`] layers (deadline, retry, circuit breaker, rate limit,
+//! timeout) wrap every handler binding. Each handler is built from its
+//! binding's `config` map with one call (`HttpHandler::from_config`,
+//! `ConsulHandler::from_config`).
 
+mod config_map;
+pub mod consul;
 mod error;
 mod handler;
+pub mod http;
 mod internal_events;
 pub mod local;
 pub mod resilience;
 
+pub use consul::{ConsulHandler, ConsulHandlerConfig};
 pub use error::HandlerError;
 pub use handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
+pub use http::{HttpHandler, HttpHandlerConfig};
 pub use local::LocalHandler;
 pub use resilience::{CallOutcome, ResilientHandler, TokioClock};

@@ -194,6 +194,55 @@ async fn retries_stop_when_the_breaker_opens() {
     assert_eq!(err.dead_letter_cause(), DeadLetterCause::CircuitOpen);
 }
 
+fn retry_later(after: Duration) -> HandlerError {
+    HandlerError::RetryLater { message: "http 429 Too Many Requests".into(), retry_after: after }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_waits_for_a_retry_after_longer_than_its_own_delay() {
+    let clock = clock();
+    let mock = Arc::new(MockScripted::new(clock.clone(), [Err(retry_later(ms(1500))), Ok(json!(1))]));
+    let mut b = binding();
+    no_jitter(&mut b); // own first delay: 100 ms
+    let out = stack(mock.clone(), &b, &clock).call(&ctx(None), &op(), &Value::Null).await;
+    assert_eq!(gaps(&mock.calls()), [ms(1500)]);
+    assert_eq!((out.result, out.attempts), (Ok(json!(1)), 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_keeps_its_own_delay_when_retry_after_is_shorter() {
+    let clock = clock();
+    let mock = Arc::new(MockScripted::new(clock.clone(), [Err(retry_later(ms(10))), Ok(json!(1))]));
+    let mut b = binding();
+    no_jitter(&mut b);
+    stack(mock.clone(), &b, &clock).call(&ctx(None), &op(), &Value::Null).await;
+    assert_eq!(gaps(&mock.calls()), [ms(100)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_capped_by_max_delay() {
+    let clock = clock();
+    let mock = Arc::new(MockScripted::new(clock.clone(), [Err(retry_later(ms(3_600_000))), Ok(json!(1))]));
+    let mut b = binding();
+    no_jitter(&mut b); // max_delay 5 s
+    stack(mock.clone(), &b, &clock).call(&ctx(None), &op(), &Value::Null).await;
+    assert_eq!(gaps(&mock.calls()), [ms(5000)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_past_the_deadline_stops_at_once() {
+    let clock = clock();
+    let mock = Arc::new(MockScripted::new(clock.clone(), [Err(retry_later(ms(2000))), Ok(json!(1))]));
+    let mut b = binding();
+    no_jitter(&mut b);
+    let deadline = t0().saturating_add(ms(1000));
+    let out = stack(mock.clone(), &b, &clock).call(&ctx(Some(deadline)), &op(), &Value::Null).await;
+    assert_eq!(mock.call_count(), 1);
+    assert_eq!(clock.monotonic(), ms(0), "no sleep into the deadline");
+    let err = out.result.err().unwrap_or_else(|| panic!("no error"));
+    assert_eq!((err.code(), err.attempts()), (ErrorCode::DeadlineExceeded, 1));
+}
+
 // --- deadline ---
 
 #[tokio::test(start_paused = true)]

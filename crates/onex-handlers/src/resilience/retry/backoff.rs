@@ -24,6 +24,11 @@ impl BackoffSchedule {
         Self { policy }
     }
 
+    /// The longest delay the policy allows between attempts.
+    pub fn max_delay(&self) -> Duration {
+        self.policy.max_delay
+    }
+
     /// The delay before retry `retry` (1 for the first retry), before jitter.
     pub fn capped_delay(&self, retry: u32) -> Duration {
         let p = &self.policy;

@@ -10,6 +10,11 @@
 //! instead of sleeping into it. The final error carries the attempt count
 //! ([`HandlerError::attempts`]); [`Retry::call`] also reports it on success.
 //!
+//! When the failed attempt says how long to wait ([`HandlerError::retry_after`],
+//! e.g. an HTTP `Retry-After`), the delay is that hint when it is longer than
+//! the schedule's, capped by `max_delay` (a server must not park a call for
+//! an hour) and, like every delay, checked against the deadline.
+//!
 //! Attempt `k` of a call is passed down with `CallContext::attempt =
 //! ctx.attempt + k - 1`, so handlers and logs see attempt numbers that also
 //! count redeliveries of the envelope.
@@ -88,6 +93,10 @@ impl Retry {
             let delay = {
                 let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
                 self.schedule.delay(attempts, &mut *rng)
+            };
+            let delay = match error.retry_after() {
+                Some(hint) => delay.max(hint.min(self.schedule.max_delay())),
+                None => delay,
             };
             if let Some(deadline) = ctx.deadline {
                 // Starting the next attempt at or after the deadline would be wasted work.
