@@ -1,18 +1,23 @@
 //! Handlers: the code that talks to the outside world for EFFECT nodes.
 //!
 //! [`Handler`] is the seam; each handler type lives in its own module with
-//! its config beside it. This version ships the `local` handler (echo /
-//! transform / error, for development and tests) and the [`resilience`]
-//! layers (deadline, retry, circuit breaker, rate limit, timeout) that wrap
-//! every handler binding. The http, db, vault and consul handlers plug in
-//! behind the same trait.
+//! its config beside it: [`db`] (PostgreSQL), [`vault`] (KV v2), and `local`
+//! (echo / transform / error, for development and tests). The [`resilience`]
+//! layers (deadline, retry, circuit breaker, rate limit, timeout) wrap every
+//! handler binding. Handlers never read environment variables or credential
+//! files: the runtime resolves secret references and hands each handler its
+//! final `config` map.
 
+pub mod config;
+pub mod db;
 mod error;
 mod handler;
 mod internal_events;
 pub mod local;
 pub mod resilience;
 
+pub use config::ConfigProblem;
+pub use db::{DbHandler, DbHandlerConfig};
 pub use error::HandlerError;
 pub use handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
 pub use local::LocalHandler;
