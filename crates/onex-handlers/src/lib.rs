@@ -15,6 +15,7 @@ mod handler;
 mod internal_events;
 pub mod local;
 pub mod resilience;
+pub mod vault;
 
 pub use config::ConfigProblem;
 pub use db::{DbHandler, DbHandlerConfig};
@@ -22,3 +23,4 @@ pub use error::HandlerError;
 pub use handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
 pub use local::LocalHandler;
 pub use resilience::{CallOutcome, ResilientHandler, TokioClock};
+pub use vault::{VaultClient, VaultHandler, VaultHandlerConfig};

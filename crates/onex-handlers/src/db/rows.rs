@@ -181,7 +181,9 @@ mod tests {
 
     fn encode(ndigits: u16, weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> Vec<u8> {
         let mut v = Vec::new();
-        for w in [ndigits, u16::from_be_bytes(weight.to_be_bytes()), sign, dscale].into_iter().chain(digits.iter().copied()) {
+        for w in
+            [ndigits, u16::from_be_bytes(weight.to_be_bytes()), sign, dscale].into_iter().chain(digits.iter().copied())
+        {
             v.extend_from_slice(&w.to_be_bytes());
         }
         v
