@@ -108,7 +108,9 @@ impl<'a> HandlerConfigResolver<'a> {
         }
         Err(problems
             .into_iter()
-            .map(|p| at.diagnostic(&p.field, &overrides, resolved.redact(&p.message), p.hint.map(|h| resolved.redact(&h))))
+            .map(|p| {
+                at.diagnostic(&p.field, &overrides, resolved.redact(&p.message), p.hint.map(|h| resolved.redact(&h)))
+            })
             .collect())
     }
 
@@ -154,9 +156,21 @@ impl Location<'_> {
         let from_env = overrides.iter().find(|o| o.field == top);
         let path = if field.is_empty() { self.base.clone() } else { format!("{}.{field}", self.base) };
         let (message, fix) = match from_env {
-            Some(o) => (format!("{message} (set by environment variable {})", o.variable), Some(format!("correct or unset {}", o.variable))),
+            Some(o) => (
+                format!("{message} (set by environment variable {})", o.variable),
+                Some(format!("correct or unset {}", o.variable)),
+            ),
             None => (message, None),
         };
-        Diagnostic { severity: Severity::Error, file: self.file.to_path_buf(), line: 0, column: 0, path, message, hint, fix }
+        Diagnostic {
+            severity: Severity::Error,
+            file: self.file.to_path_buf(),
+            line: 0,
+            column: 0,
+            path,
+            message,
+            hint,
+            fix,
+        }
     }
 }

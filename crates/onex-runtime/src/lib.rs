@@ -17,8 +17,8 @@ mod wiring;
 
 pub use builder::{NodeOptions, RuntimeHostBuilder};
 pub use client::{Client, Outcome, Sender};
+pub use handler_config::HandlerConfigResolver;
 pub use host::{DEFAULT_SHUTDOWN_GRACE, HostError, HostStats, RunningHost, RuntimeHost, ShutdownReport};
 pub use node::{ComputeNode, EffectNode, Node};
-pub use handler_config::HandlerConfigResolver;
 pub use secrets::{SecretRef, SecretResolver};
 pub use sources::StdSources;

@@ -55,7 +55,9 @@ impl FromStr for SecretRef {
         if logical {
             return Ok(Self::Logical(s.to_owned()));
         }
-        Err(invalid("write `vault:<mount>/<path>#<key>`, `env:<NAME>`, `file:<path>` or a logical name like `db_password`"))
+        Err(invalid(
+            "write `vault:<mount>/<path>#<key>`, `env:<NAME>`, `file:<path>` or a logical name like `db_password`",
+        ))
     }
 }
 

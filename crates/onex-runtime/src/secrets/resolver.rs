@@ -100,7 +100,9 @@ impl EnvSource {
     /// Every variable whose name starts with `prefix`, sorted by name.
     pub fn with_prefix(&self, prefix: &str) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = match &self.vars {
-            Some(vars) => vars.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Some(vars) => {
+                vars.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
+            }
             None => std::env::vars().filter(|(k, _)| k.starts_with(prefix)).collect(),
         };
         out.sort();
@@ -200,7 +202,7 @@ impl SecretResolver {
     pub async fn resolve(&self, r: &SecretRef) -> Result<SecretString, SecretError> {
         let fail = |class, reason: String| SecretError::new(r.to_string(), class, reason);
         let result = match r {
-            SecretRef::Vault { mount, path, key } => match self.from_vault(mount, path, key).await {
+            SecretRef::Vault { mount, path, key } => match self.vault_value(mount, path, key).await {
                 Ok(Some(v)) => Ok(v),
                 Ok(None) => Err(fail(
                     ErrorClass::Permanent,
@@ -250,7 +252,7 @@ impl SecretResolver {
         let mut looked = Vec::new();
         if let Some(vault) = &self.vault {
             let mount = vault.mount().to_owned();
-            if let Some(v) = self.from_vault(&mount, &self.logical_path, name).await? {
+            if let Some(v) = self.vault_value(&mount, &self.logical_path, name).await? {
                 return Ok(v);
             }
             looked.push(format!("Vault key `{name}` of `{mount}/{}`", self.logical_path));
@@ -274,7 +276,7 @@ impl SecretResolver {
     }
 
     /// The value of `key` in `mount/path`; `None` when the secret or the key does not exist.
-    async fn from_vault(&self, mount: &str, path: &str, key: &str) -> Result<Option<SecretString>, SecretError> {
+    async fn vault_value(&self, mount: &str, path: &str, key: &str) -> Result<Option<SecretString>, SecretError> {
         let reference = format!("vault:{mount}/{path}#{key}");
         let Some(vault) = &self.vault else {
             return Err(SecretError::new(
@@ -294,7 +296,9 @@ impl SecretResolver {
             Ok(secret) => match secret.data.get(key) {
                 Some(Value::String(s)) => Ok(Some(SecretString::from(s.clone()))),
                 Some(Value::Number(n)) => Ok(Some(SecretString::from(n.to_string()))),
-                Some(_) => Err(SecretError::new(reference, ErrorClass::Permanent, format!("key `{key}` is not a string"))),
+                Some(_) => {
+                    Err(SecretError::new(reference, ErrorClass::Permanent, format!("key `{key}` is not a string")))
+                }
                 None => Ok(None),
             },
             Err(e) if e.to_string().contains("not found in mount") => Ok(None),
@@ -457,7 +461,10 @@ impl fmt::Debug for ResolvedConfig {
         }
         let text = format!("{shown:?}");
         zeroize_map(&mut shown);
-        f.debug_struct("ResolvedConfig").field("map", &format_args!("{text}")).field("secret_paths", &self.secret_paths).finish()
+        f.debug_struct("ResolvedConfig")
+            .field("map", &format_args!("{text}"))
+            .field("secret_paths", &self.secret_paths)
+            .finish()
     }
 }
 
