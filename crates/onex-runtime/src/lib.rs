@@ -8,13 +8,17 @@
 mod builder;
 mod client;
 mod dispatch;
+pub mod handler_config;
 mod host;
 pub mod node;
+pub mod secrets;
 mod sources;
 mod wiring;
 
 pub use builder::{NodeOptions, RuntimeHostBuilder};
 pub use client::{Client, Outcome, Sender};
+pub use handler_config::HandlerConfigResolver;
 pub use host::{DEFAULT_SHUTDOWN_GRACE, HostError, HostStats, RunningHost, RuntimeHost, ShutdownReport};
 pub use node::{ComputeNode, EffectNode, Node};
+pub use secrets::{SecretRef, SecretResolver};
 pub use sources::StdSources;
