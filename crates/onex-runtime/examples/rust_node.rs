@@ -43,7 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .handler("local", local.clone())
         .node("orders", Arc::new(OrderTotal), NodeOptions::default())
         .node("echo", Arc::new(EffectNode::builder().route("local.echo", local).build()), NodeOptions::default())
-        .build()?;
+        .build()
+        .await?;
     let running = host.start().await?;
     let mut client =
         Client::connect(Arc::clone(running.bus()), "example", &running.output_topics(), &[running.dlq_topic().clone()])

@@ -12,6 +12,7 @@ use onex_handlers::{Handler, TokioClock};
 
 use crate::host::{DEFAULT_SHUTDOWN_GRACE, HostError, RuntimeHost};
 use crate::node::Node;
+use crate::secrets::SecretResolver;
 use crate::wiring;
 
 /// Where a node registered in code consumes and publishes.
@@ -61,7 +62,8 @@ pub(crate) struct CodeNode {
 ///     .topics("onex.acme.demo.cmd.v1".parse()?, "onex.acme.demo.evt.v1".parse()?)
 ///     .handler("local", local)
 ///     .node("echo", Arc::new(node), NodeOptions::default())
-///     .build()?;
+///     .build()
+///     .await?;
 /// let running = host.start().await?;
 /// // ... publish envelopes on running.bus() ...
 /// running.shutdown().await;
@@ -79,6 +81,7 @@ pub struct RuntimeHostBuilder {
     pub(crate) dlq_topic: Option<TopicName>,
     pub(crate) group: Option<String>,
     pub(crate) grace: Option<Duration>,
+    pub(crate) secrets: Option<SecretResolver>,
 }
 
 impl RuntimeHostBuilder {
@@ -153,17 +156,28 @@ impl RuntimeHostBuilder {
         self
     }
 
+    /// Resolves `secret_ref` values in handler configs with `secrets`
+    /// (default: [`SecretResolver::from_env`]: Vault when `VAULT_ADDR` is set, then env, then files).
+    #[must_use]
+    pub fn secrets(mut self, secrets: SecretResolver) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
     /// Wires everything together.
     ///
     /// # Errors
     /// [`HostError::Wiring`] for an inconsistent set-up (no topics, ambiguous
     /// routes, a jq expression that does not compile, …), with the fix.
-    pub fn build(self) -> Result<RuntimeHost, HostError> {
+    ///
+    /// # Cancel safety
+    /// Cancel safe: nothing is started until it returns.
+    pub async fn build(self) -> Result<RuntimeHost, HostError> {
         // Tokio's clock: the resilience layers sleep on tokio time, so reading time
         // from the same source keeps them consistent (and fake under paused tokio time).
         let clock = self.clock.clone().unwrap_or_else(|| Arc::new(TokioClock::new()));
         let ids = self.ids.clone().unwrap_or_else(|| Arc::new(UuidV7Ids));
         let grace = self.grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE);
-        wiring::wire(self, clock, ids, grace)
+        wiring::wire(self, clock, ids, grace).await
     }
 }

@@ -10,17 +10,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use onex_bus::{ConsumerGroup, EventBus, MemoryBus, MemoryBusConfig};
+use onex_core::contract::Diagnostics;
 use onex_core::contract::{
     BusKind, DeadLetterPolicy, Environment, HandlerBinding, HandlerType, NodeKind, RouteTarget, RuntimeContract,
 };
 use onex_core::{Clock, IdGen, NodeId, TopicName};
-use onex_handlers::{Handler, LocalHandler, ResilientHandler};
+use onex_handlers::{ConsulHandler, DbHandler, Handler, HttpHandler, LocalHandler, ResilientHandler, VaultHandler};
+use serde_json::{Map, Value};
 use tracing::warn;
 
 use crate::builder::{CodeNode, NodeOptions, RuntimeHostBuilder};
 use crate::dispatch::Router;
+use crate::handler_config::HandlerConfigResolver;
 use crate::host::{Counters, HostError, NodeEntry, RuntimeHost, Shared};
 use crate::node::{ComputeNode, EffectNode, NeedsWorkerNode, Node};
+use crate::secrets::SecretResolver;
 
 /// A handler as the wiring holds it.
 enum Bound {
@@ -45,7 +49,7 @@ struct Topics {
     dlq: TopicName,
 }
 
-pub(crate) fn wire(
+pub(crate) async fn wire(
     mut b: RuntimeHostBuilder,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
@@ -72,17 +76,36 @@ pub(crate) fn wire(
     let mut handlers: BTreeMap<String, Bound> = BTreeMap::new();
     let mut disabled = Vec::new();
     if let Some(c) = &contract {
-        for binding in &c.handlers {
+        let mut secrets = b.secrets.take();
+        let mut problems = Vec::new();
+        for (index, binding) in c.handlers.iter().enumerate() {
             if !binding.enabled {
                 disabled.push(binding.name.clone());
                 continue;
             }
             let handler = match b.handlers.remove(&binding.name) {
                 Some(h) => h,
-                None => build_handler(binding, c.runtime.environment)?,
+                None => {
+                    // Secrets are resolved here, once, before any handler exists: a handler
+                    // only ever sees its final config map.
+                    let resolver = match &secrets {
+                        Some(r) => r,
+                        None => secrets.insert(SecretResolver::from_env()?),
+                    };
+                    match HandlerConfigResolver::new(resolver).resolve(&c.source, index, binding).await {
+                        Ok(config) => build_handler(binding, config.as_map(), c.runtime.environment)?,
+                        Err(diagnostics) => {
+                            problems.extend(diagnostics);
+                            continue;
+                        }
+                    }
+                }
             };
             let stack = Arc::new(ResilientHandler::new(handler, binding, Arc::clone(&clock)));
             handlers.insert(binding.name.clone(), Bound::Resilient(stack, binding.dead_letter_on));
+        }
+        if !problems.is_empty() {
+            return Err(HostError::Contract(Diagnostics(problems)));
         }
     }
     for (name, handler) in std::mem::take(&mut b.handlers) {
@@ -194,17 +217,20 @@ fn default_bus(contract: Option<&RuntimeContract>) -> Result<Arc<dyn EventBus>, 
     }
 }
 
-fn build_handler(binding: &HandlerBinding, environment: Environment) -> Result<Arc<dyn Handler>, HostError> {
-    match binding.handler_type {
-        HandlerType::Local => Ok(Arc::new(LocalHandler::new(environment)?)),
-        other => Err(HostError::Wiring(format!(
-            "handler `{}` has type `{}`, which this version of onex cannot run yet (available: local); \
-             remove the binding or register a handler named `{}` in code",
-            binding.name,
-            other.as_str(),
-            binding.name
-        ))),
-    }
+/// Builds the handler of `binding` from its resolved config (contract values,
+/// `config_ref`, environment overrides, secrets). Connections open lazily.
+fn build_handler(
+    binding: &HandlerBinding,
+    config: &Map<String, Value>,
+    environment: Environment,
+) -> Result<Arc<dyn Handler>, HostError> {
+    Ok(match binding.handler_type {
+        HandlerType::Local => Arc::new(LocalHandler::new(environment)?),
+        HandlerType::Http => Arc::new(HttpHandler::from_config(config)?),
+        HandlerType::Db => Arc::new(DbHandler::from_config(config)?),
+        HandlerType::Vault => Arc::new(VaultHandler::from_config(config)?),
+        HandlerType::Consul => Arc::new(ConsulHandler::from_config(config)?),
+    })
 }
 
 fn build_node(

@@ -27,7 +27,7 @@ enum Expect {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_answers_every_envelope_exactly_once() {
     let loaded = load_runtime_contract(&hello_contract(), &StdSources).unwrap_or_else(|d| panic!("{d:?}"));
-    let running = RuntimeHost::builder().contract(loaded.contract).build().unwrap().start().await.unwrap();
+    let running = RuntimeHost::builder().contract(loaded.contract).build().await.unwrap().start().await.unwrap();
     let input = running.input_topics()[0].clone();
     let mut client =
         Client::connect(Arc::clone(running.bus()), "e2e", &running.output_topics(), &[running.dlq_topic().clone()])
@@ -155,7 +155,7 @@ async fn hello_answers_every_envelope_exactly_once() {
 #[tokio::test]
 async fn a_response_envelope_on_a_command_topic_is_dead_lettered_not_looped() {
     let loaded = load_runtime_contract(&hello_contract(), &StdSources).unwrap_or_else(|d| panic!("{d:?}"));
-    let running = RuntimeHost::builder().contract(loaded.contract).build().unwrap().start().await.unwrap();
+    let running = RuntimeHost::builder().contract(loaded.contract).build().await.unwrap().start().await.unwrap();
     let mut client =
         Client::connect(Arc::clone(running.bus()), "e2e", &running.output_topics(), &[running.dlq_topic().clone()])
             .await

@@ -29,6 +29,7 @@ async fn start(binding: &str) -> (RunningHost, Client) {
         .clock(Arc::new(TokioClock::new()))
         .ids(Arc::new(SequentialIds::new()))
         .build()
+        .await
         .unwrap();
     let running = host.start().await.unwrap();
     let client =

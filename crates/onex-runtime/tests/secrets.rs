@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use onex_core::contract::{HandlerBinding, HandlerType};
-use onex_core::envelope::EnvelopeError;
 use onex_core::{CorrelationId, EnvelopeId, Operation};
 use onex_handlers::{
     CallContext, DbHandler, Handler, HandlerError, TokioClock, VaultClient, VaultHandler, VaultHandlerConfig,
@@ -138,18 +137,18 @@ async fn config_problems_are_diagnostics_at_the_field_or_the_variable() {
     assert!(diags[0].hint.as_deref().unwrap_or_default().contains("did you mean `pool_size`"));
 }
 
-/// The `error` part of the error envelope the runtime publishes for `err`, as JSON.
+/// The error envelope the runtime publishes for `err`, as JSON (built the way the host builds it).
 fn error_envelope(err: &HandlerError, handler_type: &str, operation: &str) -> String {
     let e = err.to_runtime_error(handler_type, operation);
-    let envelope_error = EnvelopeError {
-        code: e.code,
-        message: e.message.clone(),
-        handler_type: e.handler_type.clone(),
-        operation: e.operation.clone(),
-        retryable: e.class.is_retryable(),
-        class: e.class,
-    };
-    serde_json::to_string(&envelope_error).expect("serializes")
+    let request = onex_core::Envelope::command(
+        &onex_core::SequentialIds::new(),
+        &onex_core::ManualClock::at_fixed_start(),
+        operation,
+        serde_json::Value::Null,
+    );
+    let response =
+        request.error_response(&onex_core::SequentialIds::new(), &onex_core::ManualClock::at_fixed_start(), None, &e);
+    String::from_utf8(response.to_json()).expect("JSON is UTF-8")
 }
 
 /// Collects everything the subscriber writes.

@@ -150,7 +150,7 @@ async fn start_host(nodes: usize) -> Result<RunningHost, String> {
             NodeOptions { subscribe, ..NodeOptions::default() },
         );
     }
-    builder.build().map_err(|e| e.to_string())?.start().await.map_err(|e| e.to_string())
+    builder.build().await.map_err(|e| e.to_string())?.start().await.map_err(|e| e.to_string())
 }
 
 async fn rss_idle_nodes(nodes: usize) -> Result<(), String> {

@@ -10,7 +10,7 @@ use crate::contract;
 
 pub async fn run(path: &Path) -> ExitCode {
     let Some(loaded) = contract::load(path) else { return ExitCode::FAILURE };
-    let host = match RuntimeHost::builder().contract(loaded.contract).build() {
+    let host = match RuntimeHost::builder().contract(loaded.contract).build().await {
         Ok(host) => host,
         Err(e) => {
             error!(error = %e, "Cannot start the runtime host.");

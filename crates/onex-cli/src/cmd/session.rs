@@ -39,7 +39,7 @@ impl Session {
         let loaded = contract::load(path)?;
         let convention = loaded.contract.runtime.topic_convention;
         let host =
-            RuntimeHost::builder().contract(loaded.contract).build().map_err(|e| eprintln!("error: {e}")).ok()?;
+            RuntimeHost::builder().contract(loaded.contract).build().await.map_err(|e| eprintln!("error: {e}")).ok()?;
         let host = host.start().await.map_err(|e| eprintln!("error: {e}")).ok()?;
         let outputs = host.output_topics();
         let dlq = vec![host.dlq_topic().clone()];
