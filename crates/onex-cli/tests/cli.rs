@@ -150,3 +150,38 @@ fn run_stops_cleanly_on_sigterm_with_json_logs() {
     assert_eq!(status.code(), Some(0), "{rest}");
     assert!(rest.contains("SIGTERM") && rest.contains("Runtime host stopped."), "{rest}");
 }
+
+// Needs PostgreSQL and OpenBao from scripts/services.sh (scripts/test.sh starts them).
+#[test]
+fn the_services_example_reads_postgres_and_calls_http() {
+    let out = onex(
+        &[
+            "send",
+            "examples/services/runtime.yaml",
+            "--operation",
+            "db.query",
+            "--payload",
+            r#"{"sql": "select $1::int + 1 as answer", "params": [41]}"#,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON response");
+    assert_eq!(response["payload"]["rows"][0]["answer"], 42);
+
+    let out = onex(
+        &[
+            "send",
+            "examples/services/runtime.yaml",
+            "--operation",
+            "http.get",
+            "--payload",
+            r#"{"url": "v1/sys/health"}"#,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let response: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON response");
+    assert_eq!(response["payload"]["status"], 200);
+    assert_eq!(response["payload"]["json"]["sealed"], false);
+}

@@ -12,7 +12,7 @@
 //!   (SSRF), and header values and query strings never reach errors or logs.
 //!
 //! Payload and response shapes and the config are documented in
-//! `docs/handlers-http-consul.md`.
+//! `docs/handlers.md`.
 
 mod client;
 mod config;
