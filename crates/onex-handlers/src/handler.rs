@@ -45,6 +45,20 @@ pub struct HandlerDescription {
 }
 
 impl HandlerDescription {
+    /// A description from `(operation, description)` pairs, e.g. a handler's `OPERATIONS` table.
+    pub fn new<'a>(handler_type: &str, operations: impl IntoIterator<Item = &'a (&'a str, &'a str)>) -> Self {
+        Self {
+            handler_type: handler_type.to_owned(),
+            operations: operations
+                .into_iter()
+                .map(|(name, description)| OperationInfo {
+                    name: (*name).to_owned(),
+                    description: (*description).to_owned(),
+                })
+                .collect(),
+        }
+    }
+
     /// Whether `operation` is one of the described operations.
     pub fn supports(&self, operation: &str) -> bool {
         self.operations.iter().any(|o| o.name == operation)

@@ -15,7 +15,7 @@ use super::config::DbHandlerConfig;
 use super::{error, params, rows};
 use crate::config;
 use crate::error::HandlerError;
-use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
+use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth};
 use crate::resilience::TokioClock;
 
 const HANDLER_TYPE: &str = "db";
@@ -248,13 +248,7 @@ impl Handler for DbHandler {
     }
 
     fn describe(&self) -> HandlerDescription {
-        HandlerDescription {
-            handler_type: HANDLER_TYPE.into(),
-            operations: OPERATIONS
-                .iter()
-                .map(|(name, description)| OperationInfo { name: (*name).into(), description: (*description).into() })
-                .collect(),
-        }
+        HandlerDescription::new(HANDLER_TYPE, &OPERATIONS)
     }
 
     async fn execute(&self, ctx: &CallContext, operation: &Operation, payload: &Value) -> Result<Value, HandlerError> {

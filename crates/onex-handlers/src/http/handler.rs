@@ -16,7 +16,7 @@ use super::config::HttpHandlerConfig;
 use super::request::{HttpRequest, Target, display_url};
 use super::response::{Truncate, class_of, permanent, read_limited, status_error, transport_error};
 use crate::error::HandlerError;
-use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
+use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth};
 
 const HANDLER_TYPE: &str = "http";
 
@@ -173,16 +173,7 @@ impl Handler for HttpHandler {
     }
 
     fn describe(&self) -> HandlerDescription {
-        HandlerDescription {
-            handler_type: HANDLER_TYPE.into(),
-            operations: OPERATIONS
-                .iter()
-                .map(|(name, _, description)| OperationInfo {
-                    name: (*name).into(),
-                    description: (*description).into(),
-                })
-                .collect(),
-        }
+        HandlerDescription::new(HANDLER_TYPE, &OPERATIONS.map(|(name, _, description)| (name, description)))
     }
 
     async fn execute(&self, _ctx: &CallContext, operation: &Operation, payload: &Value) -> Result<Value, HandlerError> {

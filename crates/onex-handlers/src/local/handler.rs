@@ -6,7 +6,7 @@ use onex_core::{ErrorClass, Operation};
 use serde_json::Value;
 
 use crate::error::HandlerError;
-use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
+use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth};
 
 const HANDLER_TYPE: &str = "local";
 
@@ -50,13 +50,7 @@ impl Handler for LocalHandler {
     }
 
     fn describe(&self) -> HandlerDescription {
-        HandlerDescription {
-            handler_type: HANDLER_TYPE.into(),
-            operations: OPERATIONS
-                .iter()
-                .map(|(name, description)| OperationInfo { name: (*name).into(), description: (*description).into() })
-                .collect(),
-        }
+        HandlerDescription::new(HANDLER_TYPE, &OPERATIONS)
     }
 
     async fn execute(&self, _ctx: &CallContext, operation: &Operation, payload: &Value) -> Result<Value, HandlerError> {

@@ -12,7 +12,7 @@ use super::client::{VaultClient, Versions, permanent};
 use super::config::VaultHandlerConfig;
 use crate::config;
 use crate::error::HandlerError;
-use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth, OperationInfo};
+use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth};
 use crate::resilience::TokioClock;
 
 const HANDLER_TYPE: &str = "vault";
@@ -121,13 +121,7 @@ impl Handler for VaultHandler {
     }
 
     fn describe(&self) -> HandlerDescription {
-        HandlerDescription {
-            handler_type: HANDLER_TYPE.into(),
-            operations: OPERATIONS
-                .iter()
-                .map(|(name, description)| OperationInfo { name: (*name).into(), description: (*description).into() })
-                .collect(),
-        }
+        HandlerDescription::new(HANDLER_TYPE, &OPERATIONS)
     }
 
     async fn execute(&self, _ctx: &CallContext, operation: &Operation, payload: &Value) -> Result<Value, HandlerError> {

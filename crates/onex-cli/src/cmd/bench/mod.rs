@@ -36,6 +36,15 @@ pub struct BenchArgs {
     /// Async worker threads (default: one per core; 1 runs everything on one thread).
     #[arg(long)]
     pub worker_threads: Option<usize>,
+    /// Also compare a bare HTTP GET of this URL with the same GET through the host (`http_bare`, `http_host`).
+    #[arg(long, value_name = "URL")]
+    http_url: Option<String>,
+    /// Also compare a bare PostgreSQL query with `db.query` through the host (`db_bare`, `db_host`).
+    #[arg(long, value_name = "URL")]
+    pg_url: Option<String>,
+    /// Round trips in the http and db scenarios (they wait on real I/O).
+    #[arg(long, default_value_t = 2_000)]
+    io_envelopes: u64,
     /// Run only these scenarios (comma-separated): rss_idle_10_nodes, codec_floor, roundtrip_c1, roundtrip_pipelined.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -64,6 +73,13 @@ pub async fn run(args: &BenchArgs) -> std::process::ExitCode {
                 .await
                 .map_err(|e| e.to_string())??;
         }
+        // I/O-bound: run on this task (the async closures they use are not `Send`).
+        if let Some(url) = &args.http_url {
+            io::http(url.clone(), args.io_envelopes).await?;
+        }
+        if let Some(url) = &args.pg_url {
+            io::db(url.clone(), args.io_envelopes).await?;
+        }
         Ok::<(), String>(())
     }
     .await;
@@ -75,6 +91,8 @@ pub async fn run(args: &BenchArgs) -> std::process::ExitCode {
         }
     }
 }
+
+mod io;
 
 fn sample_envelope() -> Envelope {
     let mut e = Envelope::command(
@@ -89,11 +107,11 @@ fn sample_envelope() -> Envelope {
     e
 }
 
-fn histogram() -> Result<Histogram<u64>, String> {
+pub(super) fn histogram() -> Result<Histogram<u64>, String> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())
 }
 
-fn line(scenario: &str, n: u64, elapsed: Duration, h: &Histogram<u64>, extra: Value) {
+pub(super) fn line(scenario: &str, n: u64, elapsed: Duration, h: &Histogram<u64>, extra: Value) {
     let us = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0 * 100.0).round() / 100.0;
     let throughput = (n as f64 / elapsed.as_secs_f64()).round();
     let mut out = json!({
