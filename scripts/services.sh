@@ -33,7 +33,7 @@ wait_until() {
   return 1
 }
 
-vault_up() { curl -fsS -o /dev/null "$VAULT_ADDR_LOCAL/v1/sys/health"; }
+vault_up() { curl -fsS -o /dev/null "$VAULT_ADDR_LOCAL/v1/sys/health" 2>/dev/null; }
 
 start_openbao() {
   if vault_up; then
