@@ -21,3 +21,15 @@ pub fn load(path: &Path) -> Option<Loaded> {
         }
     }
 }
+
+/// Prints why the host could not be built or started. Contract problems found
+/// while wiring (a `secret_ref` that does not resolve, a handler config field
+/// with a wrong type) are shown like `onex validate` shows them.
+pub fn report_host_error(e: &onex_runtime::HostError) {
+    match e {
+        onex_runtime::HostError::Contract(diagnostics) => {
+            eprint!("{}", contract::render_human(&diagnostics.0, &StdSources));
+        }
+        other => eprintln!("error: {other}"),
+    }
+}

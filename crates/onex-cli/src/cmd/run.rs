@@ -14,6 +14,7 @@ pub async fn run(path: &Path) -> ExitCode {
         Ok(host) => host,
         Err(e) => {
             error!(error = %e, "Cannot start the runtime host.");
+            contract::report_host_error(&e);
             return ExitCode::FAILURE;
         }
     };
@@ -24,6 +25,7 @@ pub async fn run(path: &Path) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             error!(error = %e, "Cannot start the runtime host.");
+            contract::report_host_error(&e);
             return ExitCode::FAILURE;
         }
     };

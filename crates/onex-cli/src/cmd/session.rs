@@ -38,9 +38,13 @@ impl Session {
     pub async fn start(path: &Path, topic: Option<&str>, group: &str) -> Option<Self> {
         let loaded = contract::load(path)?;
         let convention = loaded.contract.runtime.topic_convention;
-        let host =
-            RuntimeHost::builder().contract(loaded.contract).build().await.map_err(|e| eprintln!("error: {e}")).ok()?;
-        let host = host.start().await.map_err(|e| eprintln!("error: {e}")).ok()?;
+        let host = RuntimeHost::builder()
+            .contract(loaded.contract)
+            .build()
+            .await
+            .map_err(|e| contract::report_host_error(&e))
+            .ok()?;
+        let host = host.start().await.map_err(|e| contract::report_host_error(&e)).ok()?;
         let outputs = host.output_topics();
         let dlq = vec![host.dlq_topic().clone()];
         let client = Client::connect(Arc::clone(host.bus()), group, &outputs, &dlq)

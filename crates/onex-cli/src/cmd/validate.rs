@@ -17,7 +17,9 @@ pub fn run(paths: &[PathBuf], format: ReportFormat) -> ExitCode {
     match format {
         ReportFormat::Human => {
             let shown: Vec<_> = all.iter().filter(|d| d.severity != Severity::Info).cloned().collect();
-            eprint!("{}", contract::render_human(&shown, &StdSources));
+            if !shown.is_empty() {
+                eprint!("{}", contract::render_human(&shown, &StdSources));
+            }
             if errors == 0 {
                 println!("{} contract file(s) valid.", paths.len());
             }
