@@ -188,10 +188,20 @@ fn the_services_example_reads_postgres_and_calls_http() {
 
 #[test]
 fn an_unresolvable_secret_is_reported_with_its_field_and_no_host_starts() {
-    let out = onex(&["send", "tests/fixtures/contracts/secrets/unresolved.yaml", "--operation", "db.query"], None);
+    let out = onex(&["send", "tests/fixtures/contracts/wiring/unresolved.yaml", "--operation", "db.query"], None);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot resolve secret `env:ONEX_TEST_UNSET_DB_URL`"), "{stderr}");
     assert!(stderr.contains("field: runtime.handlers[0].config.url"), "{stderr}");
+    assert!(!stderr.contains("Runtime host started"), "{stderr}");
+}
+
+#[test]
+fn a_misspelled_handler_config_field_is_reported_before_anything_starts() {
+    let out = onex(&["send", "tests/fixtures/contracts/wiring/http_typo.yaml", "--operation", "http.get"], None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("base_ur"), "{stderr}");
+    assert!(stderr.contains("runtime.handlers[0].config"), "{stderr}");
     assert!(!stderr.contains("Runtime host started"), "{stderr}");
 }

@@ -28,7 +28,7 @@ pub struct ConfigProblem {
 }
 
 impl ConfigProblem {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>, hint: Option<String>) -> Self {
+    pub fn new(field: impl Into<String>, message: impl Into<String>, hint: Option<String>) -> Self {
         Self { field: field.into(), message: message.into(), hint }
     }
 }

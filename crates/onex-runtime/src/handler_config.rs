@@ -24,7 +24,7 @@
 use std::path::Path;
 
 use onex_core::contract::{Diagnostic, HandlerBinding, HandlerType, Severity};
-use onex_handlers::{ConfigProblem, DbHandlerConfig, VaultHandlerConfig};
+use onex_handlers::{ConfigProblem, ConsulHandlerConfig, DbHandlerConfig, HttpHandlerConfig, VaultHandlerConfig};
 use serde_json::{Map, Value};
 
 use crate::secrets::{EnvSource, ResolvedConfig, SecretResolver};
@@ -135,13 +135,16 @@ impl<'a> HandlerConfigResolver<'a> {
     }
 }
 
-/// Typed validation per handler type. `http` and `consul` are validated by their own
-/// config structs when they are wired; `local` takes no config (the loader checks that).
+/// Typed validation per handler type; `local` takes no config (the loader checks that).
 pub fn validate(handler_type: HandlerType, config: &Map<String, Value>) -> Vec<ConfigProblem> {
+    // The http and consul configs report problems as lines that already name their field.
+    let lines = |problems: Vec<String>| problems.into_iter().map(|m| ConfigProblem::new("", m, None)).collect();
     match handler_type {
         HandlerType::Db => DbHandlerConfig::from_map(config).err().unwrap_or_default(),
         HandlerType::Vault => VaultHandlerConfig::from_map(config).err().unwrap_or_default(),
-        HandlerType::Local | HandlerType::Http | HandlerType::Consul => Vec::new(),
+        HandlerType::Http => HttpHandlerConfig::from_map(config).err().map(lines).unwrap_or_default(),
+        HandlerType::Consul => ConsulHandlerConfig::from_map(config).err().map(lines).unwrap_or_default(),
+        HandlerType::Local => Vec::new(),
     }
 }
 
