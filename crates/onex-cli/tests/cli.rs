@@ -93,6 +93,8 @@ fn dev_shows_every_envelope_flowing_and_its_answer() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(stdout.lines().filter(|l| l.starts_with('→')).count(), 6, "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.starts_with('←')).count(), 6, "{stdout}");
+    // The permanent failure is also dead-lettered (the default `dead_letter_on`).
+    assert_eq!(stdout.lines().filter(|l| l.starts_with('✗')).count(), 1, "{stdout}");
     assert!(stdout.contains(r#"{"greeting":"Hello, Ada!"}"#), "{stdout}");
     assert!(stdout.contains("HANDLER_NOT_FOUND"), "{stdout}");
     assert!(stdout.contains("HANDLER_EXECUTION (permanent): simulated bad request"), "{stdout}");
