@@ -195,6 +195,7 @@ fn an_unresolvable_secret_is_reported_with_its_field_and_no_host_starts() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot resolve secret `env:ONEX_TEST_UNSET_DB_URL`"), "{stderr}");
     assert!(stderr.contains("field: runtime.handlers[0].config.url"), "{stderr}");
+    assert!(stderr.contains("unresolved.yaml:11:9"), "{stderr}");
     assert!(!stderr.contains("Runtime host started"), "{stderr}");
 }
 
@@ -205,5 +206,6 @@ fn a_misspelled_handler_config_field_is_reported_before_anything_starts() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("base_ur"), "{stderr}");
     assert!(stderr.contains("runtime.handlers[0].config"), "{stderr}");
+    assert!(stderr.contains("http_typo.yaml:11:9"), "{stderr}");
     assert!(!stderr.contains("Runtime host started"), "{stderr}");
 }

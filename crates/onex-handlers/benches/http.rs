@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use onex_core::contract::{CircuitBreakerPolicy, DeadLetterPolicy, HandlerBinding, HandlerType, RetryPolicy};
+use onex_core::contract::{HandlerBinding, HandlerType};
 use onex_core::{CorrelationId, EnvelopeId, Operation};
 use onex_handlers::resilience::{ResilientHandler, TokioClock};
 use onex_handlers::{CallContext, Handler, HttpHandler};
@@ -51,19 +51,7 @@ fn bench(c: &mut Criterion) {
     let bare = reqwest::Client::builder().build().expect("bare client");
     let url = format!("http://{addr}/json");
 
-    let binding = HandlerBinding {
-        handler_type: HandlerType::Http,
-        name: "api".into(),
-        enabled: true,
-        priority: 0,
-        config: serde_json::Map::new(),
-        config_ref: None,
-        retry_policy: RetryPolicy::default(),
-        timeout: Duration::from_secs(30),
-        rate_limit: None,
-        circuit_breaker: CircuitBreakerPolicy::default(),
-        dead_letter_on: DeadLetterPolicy::default(),
-    };
+    let binding = HandlerBinding::new(HandlerType::Http, "api");
     let stack = rt.block_on(async {
         ResilientHandler::new(Arc::clone(&handler) as Arc<dyn Handler>, &binding, Arc::new(TokioClock::new()))
     });

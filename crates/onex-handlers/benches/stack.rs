@@ -9,13 +9,10 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
-use onex_core::contract::{
-    CircuitBreakerPolicy, DeadLetterPolicy, HandlerBinding, HandlerType, RateLimitMode, RateLimitPolicy, RetryPolicy,
-};
+use onex_core::contract::{HandlerBinding, HandlerType, RateLimitMode, RateLimitPolicy};
 use onex_core::{CorrelationId, EnvelopeId, Operation, Timestamp};
 use onex_handlers::resilience::{ResilientHandler, TokioClock};
 use onex_handlers::{CallContext, Handler, HandlerDescription, HandlerError, HandlerHealth};
@@ -48,22 +45,13 @@ impl Handler for NoopHandler {
 
 fn binding() -> HandlerBinding {
     HandlerBinding {
-        handler_type: HandlerType::Local,
-        name: "noop".into(),
-        enabled: true,
-        priority: 0,
-        config: serde_json::Map::new(),
-        config_ref: None,
-        retry_policy: RetryPolicy::default(),
-        timeout: Duration::from_secs(30),
         // High enough that no call ever waits: the bench measures the bookkeeping, not a wait.
         rate_limit: Some(RateLimitPolicy {
             per_second: 1e9,
             burst: NonZeroU32::new(1_000_000).expect("non-zero"),
             mode: RateLimitMode::Wait,
         }),
-        circuit_breaker: CircuitBreakerPolicy::default(),
-        dead_letter_on: DeadLetterPolicy::default(),
+        ..HandlerBinding::new(HandlerType::Local, "noop")
     }
 }
 

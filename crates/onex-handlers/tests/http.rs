@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use futures_util::stream;
-use onex_core::contract::{CircuitBreakerPolicy, DeadLetterPolicy, HandlerBinding, HandlerType, RetryPolicy};
+use onex_core::contract::{HandlerBinding, HandlerType, RetryPolicy};
 use onex_core::{Clock, ErrorClass};
 use onex_handlers::resilience::{ResilientHandler, TokioClock};
 use onex_handlers::{Handler, HandlerError, HttpHandler};
@@ -144,12 +144,6 @@ async fn call(handler: &dyn Handler, operation: &str, payload: Value) -> Result<
 /// A binding with 1 ms exponential backoff, no jitter, and the given cap.
 fn binding(max_delay: Duration) -> HandlerBinding {
     HandlerBinding {
-        handler_type: HandlerType::Http,
-        name: "api".into(),
-        enabled: true,
-        priority: 0,
-        config: serde_json::Map::new(),
-        config_ref: None,
         retry_policy: RetryPolicy {
             base_delay: Duration::from_millis(1),
             max_delay,
@@ -157,9 +151,7 @@ fn binding(max_delay: Duration) -> HandlerBinding {
             ..RetryPolicy::default()
         },
         timeout: Duration::from_secs(10),
-        rate_limit: None,
-        circuit_breaker: CircuitBreakerPolicy::default(),
-        dead_letter_on: DeadLetterPolicy::default(),
+        ..HandlerBinding::new(HandlerType::Http, "api")
     }
 }
 

@@ -23,7 +23,7 @@
 
 use std::path::Path;
 
-use onex_core::contract::{Diagnostic, HandlerBinding, HandlerType, Severity};
+use onex_core::contract::{BindingSource, Diagnostic, HandlerBinding, HandlerType, Severity};
 use onex_handlers::{ConfigProblem, ConsulHandlerConfig, DbHandlerConfig, HttpHandlerConfig, VaultHandlerConfig};
 use serde_json::{Map, Value};
 
@@ -78,7 +78,11 @@ impl<'a> HandlerConfigResolver<'a> {
         index: usize,
         binding: &HandlerBinding,
     ) -> Result<ResolvedConfig, Vec<Diagnostic>> {
-        let at = Location { file: contract_file, base: format!("runtime.handlers[{index}].config") };
+        let at = Location {
+            file: contract_file,
+            base: format!("runtime.handlers[{index}].config"),
+            source: &binding.source,
+        };
         let mut config = binding.config.clone();
         let overrides = self.apply_env_overrides(&binding.name, &mut config);
         for o in &overrides {
@@ -148,9 +152,18 @@ pub fn validate(handler_type: HandlerType, config: &Map<String, Value>) -> Vec<C
     }
 }
 
+/// The first `name` in backticks, which is how http and consul config problems name their field.
+fn first_backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
 struct Location<'a> {
     file: &'a Path,
     base: String,
+    /// Where the binding and its config keys are written.
+    source: &'a BindingSource,
 }
 
 impl Location<'_> {
@@ -165,15 +178,10 @@ impl Location<'_> {
             ),
             None => (message, None),
         };
-        Diagnostic {
-            severity: Severity::Error,
-            file: self.file.to_path_buf(),
-            line: 0,
-            column: 0,
-            path,
-            message,
-            hint,
-            fix,
-        }
+        // Point at the config key when the problem names one, else at the binding.
+        let key = if field.is_empty() { first_backticked(&message) } else { Some(top) };
+        let (line, column) =
+            key.and_then(|k| self.source.config_keys.get(k).copied()).unwrap_or((self.source.line, self.source.column));
+        Diagnostic { severity: Severity::Error, file: self.file.to_path_buf(), line, column, path, message, hint, fix }
     }
 }

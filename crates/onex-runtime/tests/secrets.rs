@@ -10,7 +10,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use onex_core::contract::{HandlerBinding, HandlerType};
 use onex_core::{CorrelationId, EnvelopeId, Operation};
@@ -73,19 +72,7 @@ async fn put_secret(path: &str, data: Value) {
 }
 
 fn db_binding(name: &str, config: Value) -> HandlerBinding {
-    HandlerBinding {
-        handler_type: HandlerType::Db,
-        name: name.into(),
-        enabled: true,
-        priority: 0,
-        config: map(config),
-        config_ref: None,
-        retry_policy: Default::default(),
-        timeout: Duration::from_secs(30),
-        rate_limit: None,
-        circuit_breaker: Default::default(),
-        dead_letter_on: Default::default(),
-    }
+    HandlerBinding { config: map(config), ..HandlerBinding::new(HandlerType::Db, name) }
 }
 
 #[tokio::test]

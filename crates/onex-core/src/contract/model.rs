@@ -434,6 +434,38 @@ pub struct HandlerBinding {
     pub circuit_breaker: CircuitBreakerPolicy,
     /// Which failures are dead-lettered. Default retries exhausted and permanent.
     pub dead_letter_on: DeadLetterPolicy,
+    /// Where the binding and each top-level `config` key are written, for
+    /// diagnostics found after loading (secrets, typed handler config).
+    pub source: BindingSource,
+}
+
+impl HandlerBinding {
+    /// A binding with every default of seed 000 and an empty config.
+    pub fn new(handler_type: HandlerType, name: impl Into<String>) -> Self {
+        Self {
+            handler_type,
+            name: name.into(),
+            enabled: true,
+            priority: 0,
+            config: Map::new(),
+            config_ref: None,
+            retry_policy: RetryPolicy::default(),
+            timeout: default_timeout(),
+            rate_limit: None,
+            circuit_breaker: CircuitBreakerPolicy::default(),
+            dead_letter_on: DeadLetterPolicy::default(),
+            source: BindingSource::default(),
+        }
+    }
+}
+
+/// Source positions of a handler binding (1-based; 0 when built in code).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BindingSource {
+    pub line: usize,
+    pub column: usize,
+    /// Line and column of each top-level key under `config`.
+    pub config_keys: std::collections::BTreeMap<String, (usize, usize)>,
 }
 
 /// One node hosted by the runtime.

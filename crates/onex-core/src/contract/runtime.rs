@@ -21,8 +21,8 @@ use serde_json::Map;
 use super::binding;
 use super::decode::{Decoder, Fields, index, join};
 use super::model::{
-    BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType, MemoryBusSpec, NodeKind,
-    NodeSpec, RuntimeContract, RuntimeSettings, default_timeout,
+    BindingSource, BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType, MemoryBusSpec,
+    NodeKind, NodeSpec, RuntimeContract, RuntimeSettings, default_timeout,
 };
 use super::node::{self, NodeContext};
 use super::yaml::{Key, Kind, Node, Pos};
@@ -532,6 +532,7 @@ impl RuntimeDecoder<'_> {
         let config_path = join(p, "config");
         let config_fields = h.get("config").and_then(|n| d.map(n, &config_path));
         let mut config = Map::new();
+        let mut source = BindingSource { line: item.pos.line, column: item.pos.column, ..BindingSource::default() };
         let mut nested_timeout = None;
         let mut nested_retry = None;
         if let Some(c) = config_fields {
@@ -541,6 +542,7 @@ impl RuntimeDecoder<'_> {
                     (_, "timeout_ms") => nested_timeout = Some(value),
                     (_, "retry_policy") => nested_retry = Some((key.pos, value)),
                     _ => {
+                        source.config_keys.insert(key.name.clone(), (key.pos.line, key.pos.column));
                         config.insert(key.name.clone(), value.to_json());
                     }
                 }
@@ -617,6 +619,7 @@ impl RuntimeDecoder<'_> {
                 rate_limit,
                 circuit_breaker,
                 dead_letter_on,
+                source,
             },
             pos: item.pos,
             path: p.to_owned(),

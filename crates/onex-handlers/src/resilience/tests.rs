@@ -8,10 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use onex_core::contract::{
-    Backoff, CircuitBreakerPolicy, DeadLetterCause, DeadLetterPolicy, HandlerBinding, HandlerType, RateLimitMode,
-    RateLimitPolicy, RetryPolicy,
-};
+use onex_core::contract::{Backoff, DeadLetterCause, HandlerBinding, HandlerType, RateLimitMode, RateLimitPolicy};
 use onex_core::{Clock, CorrelationId, EnvelopeId, ErrorClass, ErrorCode, Operation, Timestamp};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -42,19 +39,7 @@ fn clock() -> Arc<TokioClock> {
 
 /// A binding with seed 000 defaults, as the contract loader builds it.
 fn binding() -> HandlerBinding {
-    HandlerBinding {
-        handler_type: HandlerType::Http,
-        name: "api".into(),
-        enabled: true,
-        priority: 0,
-        config: serde_json::Map::new(),
-        config_ref: None,
-        retry_policy: RetryPolicy::default(),
-        timeout: ms(30_000),
-        rate_limit: None,
-        circuit_breaker: CircuitBreakerPolicy::default(),
-        dead_letter_on: DeadLetterPolicy::default(),
-    }
+    HandlerBinding::new(HandlerType::Http, "api")
 }
 
 fn no_jitter(b: &mut HandlerBinding) {
