@@ -200,7 +200,9 @@ async fn twenty_concurrent_calls_on_a_pool_of_five_all_complete() {
     for i in 0..20 {
         let h = Arc::clone(&h);
         tasks.spawn(async move {
-            call(&h, "db.query", json!({"sql": "select $1::int4 as i, pg_sleep(0.02)::text as s", "params": [i]})).await
+            // A 2 ms server-side pause keeps connections busy so calls queue for the pool
+            // (4 rounds of 5: ~8 ms of waiting in all).
+            call(&h, "db.query", json!({"sql": "select $1::int4 as i, pg_sleep(0.002)::text as s", "params": [i]})).await
         });
     }
     let mut ok = 0;
