@@ -202,7 +202,8 @@ async fn twenty_concurrent_calls_on_a_pool_of_five_all_complete() {
         tasks.spawn(async move {
             // A 2 ms server-side pause keeps connections busy so calls queue for the pool
             // (4 rounds of 5: ~8 ms of waiting in all).
-            call(&h, "db.query", json!({"sql": "select $1::int4 as i, pg_sleep(0.002)::text as s", "params": [i]})).await
+            call(&h, "db.query", json!({"sql": "select $1::int4 as i, pg_sleep(0.002)::text as s", "params": [i]}))
+                .await
         });
     }
     let mut ok = 0;
