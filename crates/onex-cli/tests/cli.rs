@@ -207,5 +207,6 @@ fn a_misspelled_handler_config_field_is_reported_before_anything_starts() {
     assert!(stderr.contains("base_ur"), "{stderr}");
     assert!(stderr.contains("runtime.handlers[0].config"), "{stderr}");
     assert!(stderr.contains("http_typo.yaml:11:9"), "{stderr}");
+    assert!(stderr.contains("field: runtime.handlers[0].config.base_ur"), "{stderr}");
     assert!(!stderr.contains("Runtime host started"), "{stderr}");
 }

@@ -33,6 +33,18 @@ impl ConfigProblem {
     }
 }
 
+impl ConfigProblem {
+    /// Reads a problem written as one line, "`field`: what is wrong; the fix"
+    /// (how the http and consul configs report them), back into its parts.
+    pub fn from_line(line: &str) -> Self {
+        let parsed = line.strip_prefix('`').and_then(|rest| rest.split_once("`: "));
+        match parsed {
+            Some((field, message)) => Self::new(field, message, None),
+            None => Self::new("", line, None),
+        }
+    }
+}
+
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.field.is_empty() {

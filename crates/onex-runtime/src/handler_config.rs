@@ -141,8 +141,8 @@ impl<'a> HandlerConfigResolver<'a> {
 
 /// Typed validation per handler type; `local` takes no config (the loader checks that).
 pub fn validate(handler_type: HandlerType, config: &Map<String, Value>) -> Vec<ConfigProblem> {
-    // The http and consul configs report problems as lines that already name their field.
-    let lines = |problems: Vec<String>| problems.into_iter().map(|m| ConfigProblem::new("", m, None)).collect();
+    // The http and consul configs report problems as "`field`: message" lines.
+    let lines = |problems: Vec<String>| problems.iter().map(|l| ConfigProblem::from_line(l)).collect();
     match handler_type {
         HandlerType::Db => DbHandlerConfig::from_map(config).err().unwrap_or_default(),
         HandlerType::Vault => VaultHandlerConfig::from_map(config).err().unwrap_or_default(),
@@ -150,13 +150,6 @@ pub fn validate(handler_type: HandlerType, config: &Map<String, Value>) -> Vec<C
         HandlerType::Consul => ConsulHandlerConfig::from_map(config).err().map(lines).unwrap_or_default(),
         HandlerType::Local => Vec::new(),
     }
-}
-
-/// The first `name` in backticks, which is how http and consul config problems name their field.
-fn first_backticked(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
 }
 
 struct Location<'a> {
@@ -178,10 +171,9 @@ impl Location<'_> {
             ),
             None => (message, None),
         };
-        // Point at the config key when the problem names one, else at the binding.
-        let key = if field.is_empty() { first_backticked(&message) } else { Some(top) };
+        // Point at the config key the problem names, else at the binding.
         let (line, column) =
-            key.and_then(|k| self.source.config_keys.get(k).copied()).unwrap_or((self.source.line, self.source.column));
+            self.source.config_keys.get(top).copied().unwrap_or((self.source.line, self.source.column));
         Diagnostic { severity: Severity::Error, file: self.file.to_path_buf(), line, column, path, message, hint, fix }
     }
 }
