@@ -134,6 +134,15 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn one_line_problems_are_split_into_field_and_message() {
+        let p = ConfigProblem::from_line("`base_ur`: unknown field `base_ur`; fix the spelling");
+        assert_eq!((p.field.as_str(), p.message.as_str()), ("base_ur", "unknown field `base_ur`; fix the spelling"));
+        assert_eq!(p.to_string(), "`base_ur`: unknown field `base_ur`; fix the spelling");
+        let whole = ConfigProblem::from_line("the map is empty");
+        assert_eq!((whole.field.as_str(), whole.message.as_str()), ("", "the map is empty"));
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code, reason = "only parsed")]
