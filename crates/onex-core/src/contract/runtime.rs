@@ -635,22 +635,7 @@ impl RuntimeDecoder<'_> {
         config: &mut Map<String, serde_json::Value>,
         d: &mut Decoder<'_>,
     ) {
-        let text = match self.sources.read(resolved) {
-            Ok(t) => t,
-            Err(e) => {
-                d.error(
-                    pos,
-                    at,
-                    format!("config_ref file `{}` cannot be read: {e}", resolved.display()),
-                    Some(format!("paths are relative to the contract's directory `{}`", self.dir.display())),
-                    Some("create the file, or correct the path".into()),
-                );
-                return;
-            }
-        };
-        let (tree, diags) = parse_tree(&text, resolved, self.sources);
-        d.extend(diags);
-        let Some(tree) = tree else {
+        let Some(tree) = self.read_referenced(resolved, pos, at, "config_ref file", d) else {
             return;
         };
         let mut rd = Decoder::new(resolved);
@@ -785,26 +770,32 @@ impl RuntimeDecoder<'_> {
         ctx: &NodeContext<'_>,
         d: &mut Decoder<'_>,
     ) -> Option<node::DecodedNode> {
+        let tree = self.read_referenced(resolved, pos, at, "node contract", d)?;
+        let mut nd = Decoder::new(resolved);
+        let decoded = node::decode(&tree, ctx, &mut nd);
+        d.extend(nd.into_diagnostics());
+        decoded
+    }
+
+    /// Reads and parses a file the runtime contract refers to (`what`: "node contract",
+    /// "config_ref file"); a missing or malformed file becomes diagnostics at `pos`.
+    fn read_referenced(&self, resolved: &Path, pos: Pos, at: &str, what: &str, d: &mut Decoder<'_>) -> Option<Node> {
         let text = match self.sources.read(resolved) {
             Ok(t) => t,
             Err(e) => {
                 d.error(
                     pos,
                     at,
-                    format!("node contract `{}` cannot be read: {e}", resolved.display()),
+                    format!("{what} `{}` cannot be read: {e}", resolved.display()),
                     Some(format!("paths are relative to the runtime contract's directory `{}`", self.dir.display())),
-                    Some("create the node contract, or correct the path".into()),
+                    Some(format!("create the {what}, or correct the path")),
                 );
                 return None;
             }
         };
         let (tree, diags) = parse_tree(&text, resolved, self.sources);
         d.extend(diags);
-        let tree = tree?;
-        let mut nd = Decoder::new(resolved);
-        let decoded = node::decode(&tree, ctx, &mut nd);
-        d.extend(nd.into_diagnostics());
-        decoded
+        tree
     }
 }
 
