@@ -47,8 +47,7 @@ fn bench(c: &mut Criterion) {
 
     let config = json!({"base_url": format!("http://{addr}/")});
     let handler = Arc::new(HttpHandler::from_config(config.as_object().expect("map")).expect("handler"));
-    // Building the handler installed the TLS crypto provider the bare client needs too.
-    let bare = reqwest::Client::builder().build().expect("bare client");
+    let bare = onex_handlers::http::client_builder().build().expect("bare client");
     let url = format!("http://{addr}/json");
 
     let binding = HandlerBinding::new(HandlerType::Http, "api");

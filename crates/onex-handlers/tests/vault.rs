@@ -44,8 +44,11 @@ async fn call(h: &VaultHandler, op: &str, payload: Value) -> Result<Value, Handl
 /// A request to Vault's API as root, for test set-up.
 async fn admin(method: &str, path: &str, body: Option<Value>) -> Value {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req =
-        reqwest::Client::new().request(method, format!("{}/v1/{path}", addr())).header("X-Vault-Token", root_token());
+    let mut req = onex_handlers::http::client_builder()
+        .build()
+        .expect("client")
+        .request(method, format!("{}/v1/{path}", addr()))
+        .header("X-Vault-Token", root_token());
     if let Some(b) = body {
         req = req.json(&b);
     }

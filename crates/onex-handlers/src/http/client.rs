@@ -4,13 +4,14 @@
 //! backend is compiled in behind our back; rustls then needs a process-wide
 //! default provider, and reqwest panics when it builds a client without one.
 //! [`builder`] installs ring's provider the first time any client is built
-//! (the http and consul handlers both come through here). When the embedding
+//! (the http, consul and vault clients all come through here). When the embedding
 //! application installed a provider of its own first, that one is kept.
 
 use std::sync::Once;
 
-/// A client builder, with the TLS crypto provider installed.
-pub(crate) fn builder() -> reqwest::ClientBuilder {
+/// A client builder, with the TLS crypto provider installed. Any other
+/// `reqwest` client in the process (tests, benchmarks) should start here too.
+pub fn builder() -> reqwest::ClientBuilder {
     install_crypto_provider();
     reqwest::Client::builder()
 }

@@ -22,6 +22,6 @@ pub(crate) mod response;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use client::builder as client_builder;
+pub use client::builder as client_builder;
 pub use config::HttpHandlerConfig;
 pub use handler::HttpHandler;

@@ -72,7 +72,8 @@ impl VaultClient {
                 .map_err(|_| config_error("`namespace` is not a valid header value".into()))?;
             headers.insert("X-Vault-Namespace", v);
         }
-        let http = reqwest::Client::builder()
+        // Through the one builder that installs the TLS crypto provider.
+        let http = crate::http::client_builder()
             .timeout(cfg.request_timeout())
             .default_headers(headers)
             .build()

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::{histogram, line};
 
 pub async fn http(url: String, n: u64) -> Result<(), String> {
-    let client = reqwest::Client::new();
+    let client = onex_handlers::http::client_builder().build().map_err(|e| e.to_string())?;
     let bare = measure(n, async || {
         let response = client.get(&url).send().await.map_err(|e| e.to_string())?;
         response.bytes().await.map(|_| ()).map_err(|e| e.to_string())
