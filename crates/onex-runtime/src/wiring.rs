@@ -56,17 +56,22 @@ pub(crate) async fn wire(
     grace: Duration,
 ) -> Result<RuntimeHost, HostError> {
     let contract = b.contract.take();
-    let topics = topics(contract.as_ref(), &b)?;
+    let mut topics = topics(contract.as_ref(), &b)?;
     let runtime_id = contract.as_ref().map_or_else(|| "onex".to_owned(), |c| c.runtime.name.clone());
-    let group = b
+    let mut group = b
         .group
         .take()
         .or_else(|| contract.as_ref().map(|c| c.event_bus.consumer_group.clone()))
         .unwrap_or_else(|| runtime_id.clone());
 
-    let bus: Arc<dyn EventBus> = match b.bus.take() {
-        Some(bus) => bus,
-        None => default_bus(contract.as_ref())?,
+    // The bus: one given in code, or the contract's (memory by default, or Kafka,
+    // whose KAFKA_* environment overrides may also change the group and DLQ topic).
+    let bus: Arc<dyn EventBus> = match (b.bus.take(), contract.as_ref()) {
+        (Some(bus), _) => bus,
+        (None, Some(c)) if c.event_bus.kind == BusKind::Kafka => {
+            kafka_bus(c, &mut group, &mut topics.dlq, &|name| std::env::var(name).ok()).await?
+        }
+        (None, c) => Arc::new(MemoryBus::new(c.map(|c| MemoryBusConfig::from(c.event_bus.memory)).unwrap_or_default())),
     };
 
     // Handlers: every enabled contract binding behind its resilience stack
@@ -206,15 +211,40 @@ fn default_dlq(input: &TopicName) -> Result<TopicName, HostError> {
     })
 }
 
-fn default_bus(contract: Option<&RuntimeContract>) -> Result<Arc<dyn EventBus>, HostError> {
-    let spec = contract.map(|c| (c.event_bus.kind, c.event_bus.memory));
-    match spec {
-        Some((BusKind::Kafka, _)) => Err(HostError::Wiring(
-            "event_bus.kind `kafka` is not available in this version of onex yet; use `kind: memory` for now".into(),
-        )),
-        Some((BusKind::Memory, spec)) => Ok(Arc::new(MemoryBus::new(MemoryBusConfig::from(spec)))),
-        None => Ok(Arc::new(MemoryBus::new(MemoryBusConfig::default()))),
+#[cfg(feature = "kafka")]
+async fn kafka_bus(
+    c: &RuntimeContract,
+    group: &mut String,
+    dlq: &mut TopicName,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn EventBus>, HostError> {
+    use onex_bus::kafka::{KafkaBus, KafkaConfig};
+    let config = KafkaConfig::from_contract(&c.event_bus.backend_config, &c.runtime.name, env).map_err(|problems| {
+        HostError::Wiring(format!("the kafka event bus settings have problems:\n  {}", problems.join("\n  ")))
+    })?;
+    if let Some(g) = &config.group_override {
+        g.clone_into(group);
     }
+    if let Some(t) = &config.dead_letter_topic_override {
+        *dlq = TopicName::parse(t, c.runtime.topic_convention).map_err(|e| {
+            HostError::Wiring(format!(
+                "KAFKA_DEAD_LETTER_TOPIC `{t}` is not a valid topic name ({e}); use one like `onex.acme.orders.dlq.v1`"
+            ))
+        })?;
+    }
+    Ok(Arc::new(KafkaBus::connect(config).await?))
+}
+
+#[cfg(not(feature = "kafka"))]
+async fn kafka_bus(
+    _: &RuntimeContract,
+    _: &mut String,
+    _: &mut TopicName,
+    _: &dyn Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn EventBus>, HostError> {
+    Err(HostError::Wiring(
+        "event_bus.kind `kafka`: this onex was built without the `kafka` cargo feature; rebuild with `--features kafka`".into(),
+    ))
 }
 
 /// Builds the handler of `binding` from its resolved config (contract values,

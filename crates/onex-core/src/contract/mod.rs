@@ -34,6 +34,7 @@ pub use render::{render_human, render_json};
 pub use runtime::UPGRADE_DOC;
 pub use sources::{MapSources, Sources};
 
+pub use decode::did_you_mean;
 use decode::Decoder;
 
 /// A successfully loaded runtime contract and the non-fatal notes about it.

@@ -337,6 +337,55 @@ impl Envelope {
         }
     }
 
+    /// Transport headers for buses that carry them (Kafka), named as seed 004's
+    /// `ModelEventHeaders`, so consumers can route and trace without parsing the
+    /// payload. The envelope JSON stays the source of truth.
+    pub fn transport_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::with_capacity(12);
+        h.push(("correlation_id", self.correlation().to_string()));
+        h.push(("message_id", self.envelope_id.to_string()));
+        if let Some(t) = &self.timestamp {
+            h.push(("timestamp", t.to_string()));
+        }
+        if let Some(s) = &self.source_node {
+            h.push(("source", s.to_string()));
+        }
+        if let Some(op) = &self.operation {
+            h.push(("event_type", op.to_string()));
+        }
+        h.push(("content_type", "application/json".to_owned()));
+        h.push(("schema_version", self.envelope_version.clone()));
+        if let Some(t) = &self.target_node {
+            h.push(("destination", t.to_string()));
+        }
+        let m = &self.metadata;
+        let optional = [
+            ("traceparent", &m.traceparent),
+            ("trace_id", &m.trace_id),
+            ("span_id", &m.span_id),
+            ("parent_span_id", &m.parent_span_id),
+            ("partition_key", &m.partition_key),
+        ];
+        h.extend(optional.into_iter().filter_map(|(k, v)| v.clone().map(|v| (k, v))));
+        if let Some(p) = m.priority {
+            h.push((
+                "priority",
+                match p {
+                    Priority::Level(n) => n.to_string(),
+                    Priority::Named(n) => format!("{n:?}").to_ascii_lowercase(),
+                },
+            ));
+        }
+        h.push(("retry_count", m.retry_count.to_string()));
+        if let Some(n) = m.max_retries {
+            h.push(("max_retries", n.to_string()));
+        }
+        if let Some(n) = m.ttl_seconds {
+            h.push(("ttl_seconds", n.to_string()));
+        }
+        h
+    }
+
     /// A successful response to this envelope, from node `source`.
     pub fn success_response(
         &self,
