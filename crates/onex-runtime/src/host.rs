@@ -261,11 +261,8 @@ impl Shared {
         let key = Bytes::from(envelope.partition_key());
         let mut message = Message::new(topic.clone(), Some(key), Bytes::from(response.to_json()));
         if self.bus.carries_headers() {
-            message.headers = response
-                .transport_headers()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), Bytes::from(v)))
-                .collect();
+            message.headers =
+                response.transport_headers().into_iter().map(|(k, v)| (k.to_owned(), Bytes::from(v))).collect();
         }
         if self.publish(message, Some(envelope), stop).await {
             counter.fetch_add(1, Ordering::Relaxed);

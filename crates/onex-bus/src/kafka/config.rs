@@ -207,7 +207,9 @@ impl KafkaConfig {
         c.client_id = format!("onex-{runtime_name}");
         for key in config.keys() {
             if !KEYS.contains(&key.as_str()) && key != RAW_KEY {
-                let hint = onex_core::contract::did_you_mean(key, &KEYS).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+                let hint = onex_core::contract::did_you_mean(key, &KEYS)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
                 p.problems.push(format!(
                     "runtime.event_bus.config.{key}: unknown kafka bus setting{hint}; known settings are {}, and `librdkafka` for raw properties",
                     KEYS.join(", ")
@@ -300,7 +302,8 @@ impl KafkaConfig {
         }
 
         // Environment overrides (seed 004), applied after the contract.
-        let var = |name: &'static str| env(name).filter(|s| !s.is_empty()).map(|s| (Value::String(s), Origin::Env(name)));
+        let var =
+            |name: &'static str| env(name).filter(|s| !s.is_empty()).map(|s| (Value::String(s), Origin::Env(name)));
         if let Some((v, o)) = var("KAFKA_BOOTSTRAP_SERVERS") {
             c.bootstrap_servers = p.servers(&v, o).unwrap_or_default();
         }
@@ -326,8 +329,7 @@ impl KafkaConfig {
             c.circuit_breaker_threshold = p.int(&v, o, 1..=100).unwrap_or(c.circuit_breaker_threshold.into()) as u32;
         }
         if let Some((v, o)) = var("KAFKA_CIRCUIT_BREAKER_RESET_TIMEOUT") {
-            c.circuit_breaker_reset_timeout =
-                p.seconds(&v, o, 1.0..=3600.0).unwrap_or(c.circuit_breaker_reset_timeout);
+            c.circuit_breaker_reset_timeout = p.seconds(&v, o, 1.0..=3600.0).unwrap_or(c.circuit_breaker_reset_timeout);
         }
         if let Some((v, o)) = var("KAFKA_CONSUMER_SLEEP_INTERVAL") {
             // The Python bus slept between empty polls; here the broker-side fetch wait plays that role.
@@ -436,6 +438,10 @@ impl KafkaConfig {
             // Bounded prefetch: with max_in_flight this caps a consumer's memory.
             ("queued.max.messages.kbytes", "16384".to_owned()),
             ("enable.partition.eof", "false".to_owned()),
+            // Subscribing to a topic nobody has published to yet creates it where the broker allows,
+            // and a topic created later is noticed within seconds, not librdkafka's default 5 minutes.
+            ("allow.auto.create.topics", "true".to_owned()),
+            ("topic.metadata.refresh.interval.ms", "5000".to_owned()),
         ]);
         self.finish(out)
     }
@@ -585,9 +591,8 @@ impl Parser {
         if ["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&s.as_str()) {
             Some(s)
         } else {
-            self.problems.push(format!(
-                "{o}: unknown security protocol `{s}`; use plaintext, ssl, sasl_plaintext or sasl_ssl"
-            ));
+            self.problems
+                .push(format!("{o}: unknown security protocol `{s}`; use plaintext, ssl, sasl_plaintext or sasl_ssl"));
             None
         }
     }
@@ -600,10 +605,8 @@ impl Parser {
         for (key, value) in map {
             let path = format!("{name}.{key}");
             if !keys.contains(&key.as_str()) {
-                self.problems.push(format!(
-                    "runtime.event_bus.config.{path}: unknown setting; use {}",
-                    keys.join(", ")
-                ));
+                self.problems
+                    .push(format!("runtime.event_bus.config.{path}: unknown setting; use {}", keys.join(", ")));
                 continue;
             }
             if let Some(s) = self.string(value, Origin::Contract(&path)) {

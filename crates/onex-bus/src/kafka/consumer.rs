@@ -130,7 +130,9 @@ impl ConsumerContext for MemberContext {
             Ok(()) => debug!(group = %self.state.group, partitions = offsets.count(), "Offsets committed."),
             // Nothing stored since the last commit.
             Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => warn!(group = %self.state.group, error = %e, "Committing offsets failed; will retry at the next interval."),
+            Err(e) => {
+                warn!(group = %self.state.group, error = %e, "Committing offsets failed; will retry at the next interval.")
+            }
         }
     }
 }
@@ -188,7 +190,11 @@ impl Member {
     pub(crate) fn ack(&self, receipt: &Receipt) -> Result<(), BusError> {
         let state = self.state();
         let moved = state.book.lock().acked(receipt.topic.as_str(), part(receipt), off(receipt)).map_err(|()| {
-            BusError::UnknownReceipt { topic: receipt.topic.to_string(), partition: receipt.partition, offset: receipt.offset }
+            BusError::UnknownReceipt {
+                topic: receipt.topic.to_string(),
+                partition: receipt.partition,
+                offset: receipt.offset,
+            }
         })?;
         if let Some(position) = moved {
             let mut tpl = TopicPartitionList::with_capacity(1);
@@ -244,9 +250,10 @@ impl Member {
         if state.paused.swap(pause, Ordering::Relaxed) == pause {
             return;
         }
-        let result = self.consumer.assignment().and_then(|tpl| {
-            if pause { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) }
-        });
+        let result = self
+            .consumer
+            .assignment()
+            .and_then(|tpl| if pause { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) });
         if let Err(e) = result {
             warn!(group = %state.group, error = %e, "Could not pause or resume partitions.");
         }
@@ -340,8 +347,16 @@ impl Subscription for KafkaSubscription {
                 Ok(Some(delivery)) => return Some(Ok(delivery)),
                 Ok(None) => {}
                 Err(e) => {
-                    if matches!(e.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)) {
-                        state.health.brokers_down(e.to_string());
+                    use rdkafka::types::RDKafkaErrorCode as Code;
+                    match e.rdkafka_error_code() {
+                        // A subscribed topic that does not exist yet: it is created on first
+                        // publish (or by an operator); keep consuming the others meanwhile.
+                        Some(Code::UnknownTopicOrPartition | Code::UnknownTopic | Code::PartitionEOF) => {
+                            debug!(group = %state.group, error = %e, "Kafka consumer notice.");
+                            continue;
+                        }
+                        Some(Code::AllBrokersDown) => state.health.brokers_down(e.to_string()),
+                        _ => {}
                     }
                     return Some(Err(BusError::Backend(format!("consuming from Kafka failed: {e}"))));
                 }

@@ -37,9 +37,8 @@ pub(crate) fn read_topic(
     let mut config = config.clone();
     // Read only: never commit, never join the group's assignment.
     config.set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = config
-        .create()
-        .map_err(|e| BusError::Backend(format!("creating a Kafka reader failed: {e}")))?;
+    let consumer: BaseConsumer =
+        config.create().map_err(|e| BusError::Backend(format!("creating a Kafka reader failed: {e}")))?;
     let metadata = consumer
         .fetch_metadata(Some(topic.as_str()), timeout)
         .map_err(|e| BusError::Backend(format!("reading metadata of `{topic}` failed: {e}")))?;

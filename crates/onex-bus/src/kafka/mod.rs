@@ -98,7 +98,8 @@ impl KafkaBus {
         let client: rdkafka::producer::FutureProducer<ClientContext> = client_config(&config.producer_properties())
             .create_with_context(ClientContext { health: Arc::clone(&health) })
             .map_err(|e| BusError::Backend(format!("the Kafka producer settings were rejected: {e}")))?;
-        let breaker = breaker::ProducerBreaker::new(config.circuit_breaker_threshold, config.circuit_breaker_reset_timeout);
+        let breaker =
+            breaker::ProducerBreaker::new(config.circuit_breaker_threshold, config.circuit_breaker_reset_timeout);
         let bus = Self {
             producer: Producer::new(client, breaker, Arc::clone(&health)),
             health,

@@ -49,19 +49,19 @@ impl Producer {
             record = record.key(key.as_ref());
         }
         if !message.headers.is_empty() {
-            let headers = message.headers.iter().fold(
-                OwnedHeaders::new_with_capacity(message.headers.len()),
-                |h, (key, value)| h.insert(Header { key, value: Some(value.as_ref()) }),
-            );
+            let headers = message
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new_with_capacity(message.headers.len()), |h, (key, value)| {
+                    h.insert(Header { key, value: Some(value.as_ref()) })
+                });
             record = record.headers(headers);
         }
         // `message.timeout.ms` bounds the whole send, retries included.
         let result = self.client.send(record, Timeout::Never).await;
         let ok = result.is_ok();
         self.settle(ok);
-        result.map(|_| ()).map_err(|(e, _)| {
-            BusError::Backend(format!("publishing to `{}` failed: {e}", message.topic))
-        })
+        result.map(|_| ()).map_err(|(e, _)| BusError::Backend(format!("publishing to `{}` failed: {e}", message.topic)))
     }
 
     /// Publishes every message, all in flight at once; order per partition is kept
@@ -88,7 +88,9 @@ impl Producer {
         let changed = self.breaker.lock().record(ok, Instant::now());
         if let Some(state) = changed {
             match state {
-                BreakerState::Open => warn!("Kafka producer circuit opened; publishes fail fast until a probe succeeds."),
+                BreakerState::Open => {
+                    warn!("Kafka producer circuit opened; publishes fail fast until a probe succeeds.")
+                }
                 BreakerState::Closed => info!("Kafka producer circuit closed; publishing again."),
                 BreakerState::HalfOpen => {}
             }

@@ -34,8 +34,8 @@ pub use render::{render_human, render_json};
 pub use runtime::UPGRADE_DOC;
 pub use sources::{MapSources, Sources};
 
-pub use decode::did_you_mean;
 use decode::Decoder;
+pub use decode::did_you_mean;
 
 /// A successfully loaded runtime contract and the non-fatal notes about it.
 #[derive(Debug, Clone)]
