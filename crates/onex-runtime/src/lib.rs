@@ -22,3 +22,5 @@ pub use host::{DEFAULT_SHUTDOWN_GRACE, HostError, HostStats, RunningHost, Runtim
 pub use node::{ComputeNode, EffectNode, Node};
 pub use secrets::{SecretRef, SecretResolver};
 pub use sources::StdSources;
+#[cfg(feature = "kafka")]
+pub use wiring::{KafkaSettings, kafka_settings};

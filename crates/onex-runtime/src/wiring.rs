@@ -211,6 +211,48 @@ fn default_dlq(input: &TopicName) -> Result<TopicName, HostError> {
     })
 }
 
+/// The Kafka settings of a `kind: kafka` contract, after the `KAFKA_*` environment
+/// overrides, with the consumer group and DLQ topic they resolve to. The host's
+/// wiring and the CLI's `onex dlq` both use it, so they always agree.
+#[cfg(feature = "kafka")]
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    pub config: onex_bus::kafka::KafkaConfig,
+    pub group: String,
+    pub dlq: TopicName,
+}
+
+/// Reads the Kafka settings of `contract` (see [`KafkaSettings`]).
+///
+/// # Errors
+/// [`HostError::Wiring`] listing every problem in the settings or the overrides.
+#[cfg(feature = "kafka")]
+pub fn kafka_settings(
+    c: &RuntimeContract,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KafkaSettings, HostError> {
+    use onex_bus::kafka::KafkaConfig;
+    if c.event_bus.kind != BusKind::Kafka {
+        return Err(HostError::Wiring(format!(
+            "{} uses the in-memory bus (`event_bus.kind: memory`); this needs `kind: kafka`",
+            c.source.display()
+        )));
+    }
+    let config = KafkaConfig::from_contract(&c.event_bus.backend_config, &c.runtime.name, env).map_err(|problems| {
+        HostError::Wiring(format!("the kafka event bus settings have problems:\n  {}", problems.join("\n  ")))
+    })?;
+    let group = config.group_override.clone().unwrap_or_else(|| c.event_bus.consumer_group.clone());
+    let dlq = match &config.dead_letter_topic_override {
+        Some(t) => TopicName::parse(t, c.runtime.topic_convention).map_err(|e| {
+            HostError::Wiring(format!(
+                "KAFKA_DEAD_LETTER_TOPIC `{t}` is not a valid topic name ({e}); use one like `onex.acme.orders.dlq.v1`"
+            ))
+        })?,
+        None => c.event_bus.dlq_topic.clone(),
+    };
+    Ok(KafkaSettings { config, group, dlq })
+}
+
 #[cfg(feature = "kafka")]
 async fn kafka_bus(
     c: &RuntimeContract,
@@ -218,21 +260,14 @@ async fn kafka_bus(
     dlq: &mut TopicName,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Arc<dyn EventBus>, HostError> {
-    use onex_bus::kafka::{KafkaBus, KafkaConfig};
-    let config = KafkaConfig::from_contract(&c.event_bus.backend_config, &c.runtime.name, env).map_err(|problems| {
-        HostError::Wiring(format!("the kafka event bus settings have problems:\n  {}", problems.join("\n  ")))
-    })?;
-    if let Some(g) = &config.group_override {
-        g.clone_into(group);
+    let settings = kafka_settings(c, env)?;
+    // KAFKA_GROUP and KAFKA_DEAD_LETTER_TOPIC override the contract; a group set in code
+    // (`RuntimeHostBuilder::consumer_group`) was already applied and is kept only without them.
+    if settings.config.group_override.is_some() {
+        *group = settings.group;
     }
-    if let Some(t) = &config.dead_letter_topic_override {
-        *dlq = TopicName::parse(t, c.runtime.topic_convention).map_err(|e| {
-            HostError::Wiring(format!(
-                "KAFKA_DEAD_LETTER_TOPIC `{t}` is not a valid topic name ({e}); use one like `onex.acme.orders.dlq.v1`"
-            ))
-        })?;
-    }
-    Ok(Arc::new(KafkaBus::connect(config).await?))
+    *dlq = settings.dlq;
+    Ok(Arc::new(onex_bus::kafka::KafkaBus::connect(settings.config).await?))
 }
 
 #[cfg(not(feature = "kafka"))]
