@@ -229,7 +229,7 @@ pub struct KafkaSettings {
 #[cfg(feature = "kafka")]
 pub fn kafka_settings(
     c: &RuntimeContract,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<KafkaSettings, HostError> {
     use onex_bus::kafka::KafkaConfig;
     if c.event_bus.kind != BusKind::Kafka {
@@ -258,7 +258,7 @@ async fn kafka_bus(
     c: &RuntimeContract,
     group: &mut String,
     dlq: &mut TopicName,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Arc<dyn EventBus>, HostError> {
     let settings = kafka_settings(c, env)?;
     // KAFKA_GROUP and KAFKA_DEAD_LETTER_TOPIC override the contract; a group set in code
@@ -275,7 +275,7 @@ async fn kafka_bus(
     _: &RuntimeContract,
     _: &mut String,
     _: &mut TopicName,
-    _: &dyn Fn(&str) -> Option<String>,
+    _: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Arc<dyn EventBus>, HostError> {
     Err(HostError::Wiring(
         "event_bus.kind `kafka`: this onex was built without the `kafka` cargo feature; rebuild with `--features kafka`".into(),
