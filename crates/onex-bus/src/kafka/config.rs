@@ -652,3 +652,154 @@ fn valid_host_port(s: &str) -> bool {
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(config: Value, env: &[(&str, &str)]) -> Result<KafkaConfig, Vec<String>> {
+        let Value::Object(map) = config else { panic!("a map") };
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        KafkaConfig::from_contract(&map, "orders", &|name| env.get(name).cloned())
+    }
+
+    fn props(list: &[(String, String)]) -> BTreeMap<&str, &str> {
+        list.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn defaults_are_safe_for_at_least_once() {
+        let c = parse(json!({"bootstrap_servers": "127.0.0.1:9092"}), &[]).unwrap();
+        assert_eq!(c.client_id, "onex-orders");
+        assert_eq!((c.max_in_flight, c.pause_at()), (100, 80));
+        let prod = c.producer_properties();
+        let p = props(&prod);
+        assert_eq!((p["acks"], p["enable.idempotence"]), ("all", "true"));
+        let cons = c.consumer_properties("g");
+        let q = props(&cons);
+        assert_eq!(q["enable.auto.offset.store"], "false", "offsets are stored only after the outcome");
+        assert_eq!(q["partition.assignment.strategy"], "cooperative-sticky");
+        assert_eq!(q["auto.offset.reset"], "earliest");
+        assert_eq!(q["group.id"], "g");
+    }
+
+    #[test]
+    fn contract_settings_are_mapped_and_bootstrap_lists_joined() {
+        let c = parse(
+            json!({
+                "bootstrap_servers": ["k1:9092", "k2:9093"],
+                "compression": "lz4",
+                "linger_ms": 5,
+                "max_in_flight": 10,
+                "pause_threshold_percent": 50,
+                "fetch_wait_max_ms": 20,
+                "librdkafka": {"socket.keepalive.enable": true, "queue.buffering.max.messages": 1000}
+            }),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.bootstrap_servers, "k1:9092,k2:9093");
+        assert_eq!(c.pause_at(), 5);
+        let p = c.producer_properties();
+        let p = props(&p);
+        assert_eq!((p["compression.codec"], p["linger.ms"]), ("lz4", "5"));
+        assert_eq!(p["socket.keepalive.enable"], "true", "raw properties pass through");
+        assert_eq!(props(&c.consumer_properties("g"))["fetch.wait.max.ms"], "20");
+    }
+
+    #[test]
+    fn environment_overrides_win_over_the_contract() {
+        let c = parse(
+            json!({"bootstrap_servers": "contract:9092", "acks": "all"}),
+            &[
+                ("KAFKA_BOOTSTRAP_SERVERS", "env:9092"),
+                ("KAFKA_GROUP", "blue"),
+                ("KAFKA_TIMEOUT_SECONDS", "5"),
+                ("KAFKA_MAX_RETRY_ATTEMPTS", "7"),
+                ("KAFKA_RETRY_BACKOFF_BASE", "0.5"),
+                ("KAFKA_CIRCUIT_BREAKER_THRESHOLD", "3"),
+                ("KAFKA_CIRCUIT_BREAKER_RESET_TIMEOUT", "2.5"),
+                ("KAFKA_CONSUMER_SLEEP_INTERVAL", "0.05"),
+                ("KAFKA_ACKS", "1"),
+                ("KAFKA_ENABLE_IDEMPOTENCE", "false"),
+                ("KAFKA_AUTO_OFFSET_RESET", "latest"),
+                ("KAFKA_ENABLE_AUTO_COMMIT", "true"),
+                ("KAFKA_DEAD_LETTER_TOPIC", "onex.acme.orders.dlq.v2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.bootstrap_servers, "env:9092");
+        assert_eq!(c.group_override.as_deref(), Some("blue"));
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.max_retry_attempts, 7);
+        assert_eq!(c.retry_backoff_base, Duration::from_millis(500));
+        assert_eq!(c.circuit_breaker_threshold, 3);
+        assert_eq!(c.circuit_breaker_reset_timeout, Duration::from_millis(2500));
+        assert_eq!(c.fetch_wait_max, Duration::from_millis(50));
+        assert_eq!((c.acks, c.enable_idempotence), (Acks::Leader, false));
+        assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
+        assert_eq!(c.dead_letter_topic_override.as_deref(), Some("onex.acme.orders.dlq.v2"));
+        let p = c.producer_properties();
+        assert_eq!(props(&p)["message.send.max.retries"], "7");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_where_and_how_to_fix() {
+        let errors = parse(
+            json!({
+                "bootstrap_servers": "no-port",
+                "compresion": "gzip",
+                "max_in_flight": 0,
+                "acks": "some",
+                "enable_auto_commit": false,
+                "librdkafka": {"enable.auto.offset.store": "true"}
+            }),
+            &[("KAFKA_TIMEOUT_SECONDS", "9000"), ("KAFKA_ENABLE_IDEMPOTENCE", "maybe")],
+        )
+        .unwrap_err();
+        let all = errors.join("\n");
+        for needle in [
+            "runtime.event_bus.config.bootstrap_servers: bootstrap servers must be `host:port`",
+            "runtime.event_bus.config.compresion: unknown kafka bus setting (did you mean `compression`?)",
+            "runtime.event_bus.config.max_in_flight: `0` is out of range; use a whole number from 1 to 100000",
+            "runtime.event_bus.config.acks: unknown acks `some`; use all, 1 or 0",
+            "runtime.event_bus.config.enable_auto_commit: onex commits offsets itself",
+            "runtime.event_bus.config.librdkafka.enable.auto.offset.store: onex sets this property itself",
+            "environment variable KAFKA_TIMEOUT_SECONDS: `\"9000\"` is out of range; use a number of seconds from 1 to 300",
+            "environment variable KAFKA_ENABLE_IDEMPOTENCE: expected true or false, found `maybe`",
+        ] {
+            assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+        }
+        assert_eq!(errors.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn missing_bootstrap_servers_and_idempotence_without_acks_all_are_refused() {
+        let errors = parse(json!({"acks": "1"}), &[]).unwrap_err().join("\n");
+        assert!(errors.contains("bootstrap_servers: missing"), "{errors}");
+        assert!(errors.contains("an idempotent producer needs acks `all`"), "{errors}");
+    }
+
+    #[test]
+    fn tls_and_sasl_settings_pass_through_and_the_password_never_prints() {
+        let c = parse(
+            json!({
+                "bootstrap_servers": "k:9093",
+                "security_protocol": "SASL_SSL",
+                "ssl": {"ca_location": "/etc/ca.pem"},
+                "sasl": {"mechanism": "SCRAM-SHA-512", "username": "onex", "password": "hunter2-secret"}
+            }),
+            &[],
+        )
+        .unwrap();
+        let p = c.consumer_properties("g");
+        let p = props(&p);
+        assert_eq!(p["security.protocol"], "sasl_ssl");
+        assert_eq!(p["ssl.ca.location"], "/etc/ca.pem");
+        assert_eq!((p["sasl.mechanism"], p["sasl.username"], p["sasl.password"]), ("SCRAM-SHA-512", "onex", "hunter2-secret"));
+        assert!(!format!("{c:?}").contains("hunter2"), "Debug redacts the password");
+        let bad = parse(json!({"bootstrap_servers": "k:1", "sasl": {"passwd": "x"}}), &[]).unwrap_err();
+        assert!(bad[0].contains("sasl.passwd: unknown setting; use mechanism, username, password"), "{bad:?}");
+    }
+}

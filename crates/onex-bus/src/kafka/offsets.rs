@@ -49,13 +49,14 @@ impl PartitionOffsets {
         }
         slot.1 = true;
         self.pending -= 1;
+        if i > 0 {
+            // An earlier offset is still in flight: nothing new is committable.
+            return None;
+        }
         while self.window.front().is_some_and(|(_, done)| *done) {
             self.window.pop_front();
         }
         let position = self.window.front().map(|(o, _)| *o).or(self.next)?;
-        if self.committable.is_some_and(|c| c >= position) {
-            return None;
-        }
         self.committable = Some(position);
         Some(position)
     }
@@ -209,6 +210,45 @@ mod tests {
         assert_eq!(p.acked(1), Some(2));
         assert_eq!(p.acked(2), Some(3));
         assert_eq!(p.next(), Some(3));
+    }
+
+    /// Every ack order of 6 deliveries: the position never passes an offset still
+    /// in flight, never moves back, and ends one past the last.
+    #[test]
+    fn every_ack_order_commits_only_finished_prefixes() {
+        fn permutations(items: Vec<i64>) -> Vec<Vec<i64>> {
+            if items.len() <= 1 {
+                return vec![items];
+            }
+            let mut out = Vec::new();
+            for i in 0..items.len() {
+                let mut rest = items.clone();
+                let first = rest.remove(i);
+                for mut p in permutations(rest) {
+                    p.insert(0, first);
+                    out.push(p);
+                }
+            }
+            out
+        }
+        let orders = permutations((100..106).collect());
+        assert_eq!(orders.len(), 720);
+        for order in orders {
+            let mut p = PartitionOffsets::default();
+            (100..106).for_each(|o| p.delivered(o));
+            let mut done = std::collections::BTreeSet::new();
+            let mut last = 100;
+            for o in &order {
+                done.insert(*o);
+                if let Some(position) = p.acked(*o) {
+                    assert!(position > last, "{order:?}: moved back or stood still");
+                    assert!((100..position).all(|x| done.contains(&x)), "{order:?}: passed an offset in flight");
+                    last = position;
+                }
+            }
+            assert_eq!(last, 106, "{order:?}");
+            assert_eq!(p.in_flight(), 0);
+        }
     }
 
     #[test]
