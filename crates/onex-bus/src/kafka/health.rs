@@ -90,7 +90,10 @@ impl Health {
 
     fn observe_error(&self, error: &KafkaError, reason: &str) {
         match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::AllBrokersDown) => self.brokers_down(format!("all brokers are down: {reason}")),
+            // "0/1 brokers are down" comes while a client is being destroyed: not an outage.
+            Some(RDKafkaErrorCode::AllBrokersDown) if !reason.starts_with("0/") => {
+                self.brokers_down(format!("all brokers are down: {reason}"));
+            }
             _ => {
                 debug!(error = %error, reason, "Kafka client error.");
                 *self.last_error.lock() = Some(format!("{error}: {reason}"));
