@@ -100,6 +100,12 @@ enum Command {
     },
     /// Measure throughput and latency; prints one JSON line per scenario.
     Bench(cmd::bench::BenchArgs),
+    /// Inspect and replay the dead letters of a Kafka contract (`list`, `show`, `replay`).
+    ///
+    /// Reads the contract's DLQ topic from the beginning without committing
+    /// anything. Exit code 0 on success, 1 when the broker or topic cannot be read
+    /// or a replay fails.
+    Dlq(cmd::dlq::DlqArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,6 +146,7 @@ fn main() -> ExitCode {
                 cmd::send::run(&contract, operation.as_deref(), &payload, target.as_deref(), topic.as_deref()).await
             }
             Command::Bench(args) => cmd::bench::run(&args).await,
+            Command::Dlq(args) => cmd::dlq::run(args).await,
             Command::Validate { .. } => ExitCode::SUCCESS,
         }
     })

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod dev;
+pub mod dlq;
 pub mod run;
 pub mod send;
 mod session;
