@@ -1,9 +1,11 @@
 //! Reading a whole topic from the beginning, outside any consumer group's
 //! progress: what `onex dlq list | show | replay` needs.
 //!
-//! The end of a topic is not taken from the high watermark (some brokers
-//! report a stale one); reading stops once nothing new arrived for `idle`.
+//! The high watermark is only a lower bound of the end (some brokers report
+//! the start of the last batch + 1): reading goes on at least up to it on
+//! every partition, then until nothing new arrived for `idle`.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -43,10 +45,18 @@ pub(crate) fn read_topic(
         .fetch_metadata(Some(topic.as_str()), timeout)
         .map_err(|e| BusError::Backend(format!("reading metadata of `{topic}` failed: {e}")))?;
     let mut tpl = TopicPartitionList::new();
+    // Per partition, the last offset known to exist: reading stops only after it.
+    let mut pending: HashMap<i32, i64> = HashMap::new();
     for t in metadata.topics() {
         for p in t.partitions() {
-            tpl.add_partition_offset(t.name(), p.id(), Offset::Beginning)
-                .map_err(|e| BusError::Backend(format!("`{topic}` partition {}: {e}", p.id())))?;
+            let (low, high) = consumer
+                .fetch_watermarks(t.name(), p.id(), timeout)
+                .map_err(|e| BusError::Backend(format!("reading the offsets of `{topic}` partition {}: {e}", p.id())))?;
+            if high > low {
+                pending.insert(p.id(), high - 1);
+                tpl.add_partition_offset(t.name(), p.id(), Offset::Beginning)
+                    .map_err(|e| BusError::Backend(format!("`{topic}` partition {}: {e}", p.id())))?;
+            }
         }
     }
     if tpl.count() == 0 {
@@ -54,11 +64,23 @@ pub(crate) fn read_topic(
     }
     consumer.assign(&tpl).map_err(|e| BusError::Backend(format!("reading `{topic}` failed: {e}")))?;
     let mut out = Vec::new();
+    let started = Instant::now();
     let mut last = Instant::now();
-    while out.len() < limit && last.elapsed() < idle {
-        match consumer.poll(idle.saturating_sub(last.elapsed())) {
+    while out.len() < limit && (!pending.is_empty() || last.elapsed() < idle) {
+        if started.elapsed() > timeout {
+            return Err(BusError::Backend(format!(
+                "reading `{topic}` timed out after {:.0}s with {} record(s) read; partitions {:?} did not reach their end",
+                timeout.as_secs_f64(),
+                out.len(),
+                pending.keys().collect::<Vec<_>>()
+            )));
+        }
+        match consumer.poll(idle.saturating_sub(last.elapsed()).max(Duration::from_millis(10))) {
             Some(Ok(m)) => {
                 last = Instant::now();
+                if pending.get(&m.partition()).is_some_and(|end| m.offset() >= *end) {
+                    pending.remove(&m.partition());
+                }
                 out.push(Record {
                     partition: m.partition(),
                     offset: m.offset(),
