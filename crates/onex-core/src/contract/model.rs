@@ -68,13 +68,62 @@ pub struct RuntimeContract {
     pub nodes: Vec<NodeSpec>,
 }
 
-/// `runtime.name`, `runtime.version`, `runtime.environment`, `runtime.topic_convention`.
+/// `runtime.name`, `runtime.version`, `runtime.environment`, `runtime.topic_convention`,
+/// and the operational settings `admin`, `observability`, `shutdown_grace_seconds`.
 #[derive(Debug, Clone)]
 pub struct RuntimeSettings {
     pub name: String,
     pub version: Option<String>,
     pub environment: Environment,
     pub topic_convention: TopicConvention,
+    pub admin: AdminSpec,
+    pub observability: ObservabilitySpec,
+    /// How long a shutdown waits for in-flight envelopes (default 30 s).
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// `runtime.admin`: the admin HTTP server (health, metrics, dashboard).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminSpec {
+    /// Default true.
+    pub enabled: bool,
+    /// Default 127.0.0.1: other hosts cannot reach it unless told otherwise.
+    pub address: std::net::IpAddr,
+    /// Default 8080; 0 picks a free port.
+    pub port: u16,
+    /// Bearer token required for everything but `/health/*`, when set.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminSpec")
+            .field("enabled", &self.enabled)
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl Default for AdminSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port: 8080,
+            token: None,
+        }
+    }
+}
+
+/// `runtime.observability`: logs and traces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObservabilitySpec {
+    /// A `RUST_LOG`-style filter, e.g. `info` or `info,onex_bus=debug` (`RUST_LOG` wins).
+    pub log_level: Option<String>,
+    /// OTLP/HTTP endpoint traces are exported to, e.g. `http://127.0.0.1:4318`.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Which bus backend to connect to.

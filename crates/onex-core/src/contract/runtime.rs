@@ -21,7 +21,8 @@ use serde_json::Map;
 use super::binding;
 use super::decode::{Decoder, Fields, index, join};
 use super::model::{
-    BindingSource, BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType, MemoryBusSpec,
+    AdminSpec, BindingSource, BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType,
+    MemoryBusSpec, ObservabilitySpec,
     NodeKind, NodeSpec, RuntimeContract, RuntimeSettings, default_timeout,
 };
 use super::node::{self, NodeContext};
@@ -34,8 +35,20 @@ use crate::topic::{TopicConvention, TopicKind, TopicName};
 pub const UPGRADE_DOC: &str = "docs/contracts.md#upgrading";
 
 const TOP_KEYS: [&str; 2] = ["contract_version", "runtime"];
-const RUNTIME_KEYS: [&str; 7] =
-    ["name", "version", "environment", "topic_convention", "event_bus", "handlers", "nodes"];
+const RUNTIME_KEYS: [&str; 10] = [
+    "name",
+    "version",
+    "environment",
+    "topic_convention",
+    "event_bus",
+    "handlers",
+    "nodes",
+    "admin",
+    "observability",
+    "shutdown_grace_seconds",
+];
+const ADMIN_KEYS: [&str; 4] = ["enabled", "address", "port", "token"];
+const OBSERVABILITY_KEYS: [&str; 2] = ["log_level", "otlp_endpoint"];
 const BUS_KEYS: [&str; 5] = ["kind", "config", "type", "input_topic", "output_topic"];
 const MEMORY_CONFIG_KEYS: [&str; 5] = ["consumer_group", "topics", "queue_capacity", "partitions", "history"];
 const TOPICS_KEYS: [&str; 3] = ["input", "output", "dlq"];
@@ -233,14 +246,28 @@ impl RuntimeDecoder<'_> {
             Some(n) => self.nodes(n, conv, &handlers, bus.as_ref(), d),
             None => Vec::new(),
         };
+        let admin = rt.get("admin").map_or(Some(AdminSpec::default()), |n| admin(n, d));
+        let observability = rt.get("observability").map_or(Some(ObservabilitySpec::default()), |n| observability(n, d));
+        let shutdown_grace = rt.get("shutdown_grace_seconds").map_or(Some(Duration::from_secs(30)), |n| {
+            d.int(n, "runtime.shutdown_grace_seconds", 0..=3600).map(|s| Duration::from_secs(s.unsigned_abs()))
+        });
         let (name, environment, convention, bus) = (name?, environment?, convention?, bus?);
+        let (admin, observability, shutdown_grace) = (admin?, observability?, shutdown_grace?);
         if d.has_errors() {
             return None;
         }
         Some(RuntimeContract {
             version: self.version,
             source: self.file.to_path_buf(),
-            runtime: RuntimeSettings { name, version, environment, topic_convention: convention },
+            runtime: RuntimeSettings {
+                name,
+                version,
+                environment,
+                topic_convention: convention,
+                admin,
+                observability,
+                shutdown_grace,
+            },
             event_bus: bus,
             handlers,
             nodes,
@@ -845,4 +872,64 @@ fn example_topic(conv: TopicConvention, kind: TopicKind) -> String {
         TopicConvention::TenantDomain => format!("onex.acme.orders.{}.v1", kind.as_str()),
         TopicConvention::OnexKind => format!("onex.{}.acme-orders.order-placed.v1", kind.as_str()),
     }
+}
+
+/// `runtime.admin`.
+fn admin(node: &Node, d: &mut Decoder<'_>) -> Option<AdminSpec> {
+    let path = "runtime.admin";
+    let m = d.map(node, path)?;
+    d.deny_unknown(&m, path, &ADMIN_KEYS);
+    let mut spec = AdminSpec::default();
+    if let Some(n) = m.get("enabled") {
+        spec.enabled = d.bool(n, "runtime.admin.enabled")?;
+    }
+    if let Some(n) = m.get("address") {
+        let raw = d.string(n, "runtime.admin.address")?;
+        match raw.parse::<std::net::IpAddr>() {
+            Ok(ip) => spec.address = ip,
+            Err(_) => {
+                d.error(
+                    n.pos,
+                    "runtime.admin.address",
+                    format!("`{raw}` is not an IP address"),
+                    Some("the admin server binds to one local address; host names are not resolved".into()),
+                    Some("write `127.0.0.1` (this machine only) or `0.0.0.0` (every interface)".into()),
+                );
+                return None;
+            }
+        }
+    }
+    if let Some(n) = m.get("port") {
+        spec.port = u16::try_from(d.int(n, "runtime.admin.port", 0..=65535)?).ok()?;
+    }
+    if let Some(n) = m.get("token") {
+        spec.token = Some(d.non_empty_string(n, "runtime.admin.token")?);
+    }
+    Some(spec)
+}
+
+/// `runtime.observability`.
+fn observability(node: &Node, d: &mut Decoder<'_>) -> Option<ObservabilitySpec> {
+    let path = "runtime.observability";
+    let m = d.map(node, path)?;
+    d.deny_unknown(&m, path, &OBSERVABILITY_KEYS);
+    let mut spec = ObservabilitySpec::default();
+    if let Some(n) = m.get("log_level") {
+        spec.log_level = Some(d.non_empty_string(n, "runtime.observability.log_level")?);
+    }
+    if let Some(n) = m.get("otlp_endpoint") {
+        let url = d.non_empty_string(n, "runtime.observability.otlp_endpoint")?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            d.error(
+                n.pos,
+                "runtime.observability.otlp_endpoint",
+                format!("`{url}` is not an http(s) URL"),
+                Some("traces are exported with OTLP over HTTP".into()),
+                Some("write e.g. `http://127.0.0.1:4318`".into()),
+            );
+            return None;
+        }
+        spec.otlp_endpoint = Some(url);
+    }
+    Some(spec)
 }

@@ -664,3 +664,48 @@ proptest! {
         let _ = load_runtime_contract(Path::new("onex.yaml"), &sources);
     }
 }
+
+#[test]
+fn admin_observability_and_grace_have_safe_defaults() {
+    let src = runtime_with("");
+    let c = load_ok("onex.yaml", &inline(&src, &[])).contract;
+    let rt = &c.runtime;
+    assert!(rt.admin.enabled);
+    assert_eq!(rt.admin.address.to_string(), "127.0.0.1", "loopback unless told otherwise");
+    assert_eq!(rt.admin.port, 8080);
+    assert_eq!(rt.admin.token, None);
+    assert_eq!(rt.observability, ObservabilitySpec::default());
+    assert_eq!(rt.shutdown_grace, Duration::from_secs(30));
+}
+
+#[test]
+fn admin_observability_and_grace_are_read_and_the_token_is_redacted() {
+    let src = runtime_with(
+        "  admin: {address: 0.0.0.0, port: 9100, token: s3cr3t-token}\n  observability: {log_level: debug, otlp_endpoint: \"http://127.0.0.1:4318\"}\n  shutdown_grace_seconds: 5\n",
+    );
+    let c = load_ok("onex.yaml", &inline(&src, &[])).contract;
+    let rt = &c.runtime;
+    assert_eq!((rt.admin.address.to_string().as_str(), rt.admin.port), ("0.0.0.0", 9100));
+    assert_eq!(rt.admin.token.as_deref(), Some("s3cr3t-token"));
+    assert!(!format!("{rt:?}").contains("s3cr3t"), "Debug never shows the token");
+    assert_eq!(rt.observability.log_level.as_deref(), Some("debug"));
+    assert_eq!(rt.observability.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4318"));
+    assert_eq!(rt.shutdown_grace, Duration::from_secs(5));
+}
+
+#[test]
+fn bad_admin_and_observability_settings_are_each_reported() {
+    let src = runtime_with(
+        "  admin: {address: localhost, prot: 1}\n  observability: {otlp_endpoint: \"127.0.0.1:4318\"}\n  shutdown_grace_seconds: -1\n",
+    );
+    let errors = load_err("onex.yaml", &inline(&src, &[]));
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    for p in [
+        "runtime.admin.address",
+        "runtime.admin.prot",
+        "runtime.observability.otlp_endpoint",
+        "runtime.shutdown_grace_seconds",
+    ] {
+        assert!(paths.contains(&p), "{p} not in {paths:?}");
+    }
+}
