@@ -113,6 +113,10 @@ pub trait Subscription: Send + fmt::Debug {
     /// # Cancel safety
     /// Cancel safe: if the future is dropped before completing, no delivery is lost.
     async fn next(&mut self) -> Option<Result<Delivery, BusError>>;
+
+    /// Leaves the consumer group after committing what was acked (Kafka).
+    /// Called once, after the last ack; dropping without it does the same in the background.
+    async fn close(&mut self) {}
 }
 
 /// A message bus. See the module docs for the guarantees implementors keep.

@@ -12,6 +12,7 @@ fn repo(path: &str) -> PathBuf {
 
 fn onex(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_onex"))
+        .env("ONEX_ADMIN_PORT", "0")
         .args(args)
         .current_dir(repo(""))
         .env_remove("RUST_LOG")
@@ -123,6 +124,7 @@ fn run_refuses_an_invalid_contract_with_exit_1() {
 #[test]
 fn run_stops_cleanly_on_sigterm_with_json_logs() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_onex"))
+        .env("ONEX_ADMIN_PORT", "0")
         .args(["run", "examples/hello/runtime.yaml"])
         .current_dir(repo(""))
         .env_remove("RUST_LOG")

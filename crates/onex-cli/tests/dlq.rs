@@ -99,6 +99,7 @@ impl Drop for Fixture {
 
 fn onex(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_onex"))
+        .env("ONEX_ADMIN_PORT", "0")
         .args(args)
         .current_dir(repo(""))
         .env_remove("RUST_LOG")
@@ -141,6 +142,7 @@ struct Host {
 impl Host {
     fn start(contract: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_onex"))
+            .env("ONEX_ADMIN_PORT", "0")
             .args(["run", contract])
             .current_dir(repo(""))
             .env_remove("RUST_LOG")
@@ -310,6 +312,7 @@ fn dlq_reports_an_unreachable_broker_with_exit_1() {
     let yaml = std::fs::read_to_string(&f.contract).unwrap().replace("timeout_seconds: 10", "timeout_seconds: 1");
     std::fs::write(&f.contract, yaml).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_onex"))
+        .env("ONEX_ADMIN_PORT", "0")
         .args(["dlq", "list", f.contract()])
         .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
         .output()

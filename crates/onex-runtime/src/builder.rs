@@ -149,7 +149,8 @@ impl RuntimeHostBuilder {
         self
     }
 
-    /// How long shutdown waits for in-flight envelopes (default 30 s).
+    /// How long shutdown waits for in-flight envelopes (default: the contract's
+    /// `shutdown_grace_seconds`, else 30 s).
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.grace = Some(grace);
@@ -177,7 +178,10 @@ impl RuntimeHostBuilder {
         // from the same source keeps them consistent (and fake under paused tokio time).
         let clock = self.clock.clone().unwrap_or_else(|| Arc::new(TokioClock::new()));
         let ids = self.ids.clone().unwrap_or_else(|| Arc::new(UuidV7Ids));
-        let grace = self.grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+        let grace = self
+            .grace
+            .or_else(|| self.contract.as_ref().map(|c| c.runtime.shutdown_grace))
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE);
         wiring::wire(self, clock, ids, grace).await
     }
 }

@@ -27,6 +27,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+use crate::activity::{Activity, NodeCounters, Phase, RecentDeadLetter, RecentOutcome};
 use crate::dispatch::{NodeIndex, Router};
 use crate::node::{Node, NodeOutcome};
 
@@ -44,6 +45,16 @@ pub(crate) struct NodeEntry {
     pub(crate) node: Arc<dyn Node>,
     pub(crate) publish_topic: TopicName,
     pub(crate) concurrency: NonZeroUsize,
+    pub(crate) counters: NodeCounters,
+}
+
+/// One handler the host owns (shut down once, at the end).
+#[derive(Debug)]
+pub(crate) struct HandlerEntry {
+    pub(crate) name: String,
+    pub(crate) handler: Arc<dyn Handler>,
+    /// Its resilience stack, when it is a contract binding (breaker, latency, last error).
+    pub(crate) stack: Option<Arc<onex_handlers::ResilientHandler>>,
 }
 
 /// Counters of what the host did; read them with [`RunningHost::stats`].
@@ -83,9 +94,10 @@ pub(crate) struct Shared {
     pub(crate) output_topic: TopicName,
     pub(crate) dlq_topic: TopicName,
     pub(crate) group: ConsumerGroup,
-    pub(crate) handlers: Vec<(String, Arc<dyn Handler>)>,
+    pub(crate) handlers: Vec<HandlerEntry>,
     pub(crate) grace: Duration,
     pub(crate) counters: Counters,
+    pub(crate) activity: Activity,
 }
 
 /// Errors that stop a host from starting.
@@ -113,6 +125,15 @@ impl RuntimeHost {
         crate::RuntimeHostBuilder::default()
     }
 
+    /// Starts the admin server before the host consumes, so probes answer
+    /// (`/health/startup` 503) from the first moment. See [`RunningHost::serve_admin`].
+    ///
+    /// # Errors
+    /// [`HostError::Wiring`] when the address cannot be bound, with the fix.
+    pub async fn serve_admin(&self, spec: &onex_core::contract::AdminSpec) -> Result<crate::AdminServer, HostError> {
+        crate::AdminServer::start(spec, Arc::clone(&self.shared)).await
+    }
+
     /// Subscribes to every input topic and starts consuming.
     ///
     /// When this returns, the subscription exists: envelopes published from
@@ -131,6 +152,7 @@ impl RuntimeHost {
             "Runtime host started."
         );
         let cancel = CancellationToken::new();
+        shared.activity.set_phase(Phase::Ready);
         let task = tokio::spawn(consume(Arc::clone(&shared), subscription, cancel.clone()));
         Ok(RunningHost { shared, cancel, task })
     }
@@ -191,6 +213,14 @@ impl RunningHost {
     /// Stops consuming, lets in-flight envelopes finish within the grace
     /// period, then shuts down every node and handler exactly once.
     pub async fn shutdown(self) -> ShutdownReport {
+        // Readiness goes first, so a load balancer stops sending before consumption stops.
+        self.shared.activity.set_phase(Phase::Draining);
+        info!(
+            runtime_id = %self.shared.runtime_id,
+            in_flight = self.shared.activity.in_flight_count(),
+            grace_seconds = self.shared.grace.as_secs_f64(),
+            "Draining: readiness is now 503, no new envelopes are taken."
+        );
         self.cancel.cancel();
         let drained = match self.task.await {
             Ok(drained) => drained,
@@ -199,12 +229,32 @@ impl RunningHost {
                 false
             }
         };
+        self.shared.activity.set_phase(Phase::Stopped);
         ShutdownReport { stats: self.shared.stats(), drained }
+    }
+
+    /// Where the host is in its life (readiness is [`Phase::Ready`] only).
+    pub fn phase(&self) -> Phase {
+        self.shared.activity.phase()
+    }
+
+    /// Starts the admin server (probes, metrics, status API, dashboard) as `spec` says.
+    ///
+    /// # Errors
+    /// [`HostError::Wiring`] when the address cannot be bound, with the fix.
+    pub async fn serve_admin(&self, spec: &onex_core::contract::AdminSpec) -> Result<crate::AdminServer, HostError> {
+        crate::AdminServer::start(spec, Arc::clone(&self.shared)).await
+    }
+
+    /// Everything operators ask about: phase, readiness, counters, nodes,
+    /// handlers (health, breaker, latency), bus lag, recent outcomes.
+    pub async fn status(&self) -> crate::RuntimeStatus {
+        self.shared.status().await
     }
 }
 
 impl Shared {
-    fn stats(&self) -> HostStats {
+    pub(crate) fn stats(&self) -> HostStats {
         let c = &self.counters;
         HostStats {
             received: c.received.load(Ordering::Relaxed),
@@ -251,6 +301,9 @@ impl Shared {
                         return;
                     }
                     self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    if let Some(e) = entry {
+                        e.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 (envelope.error_response(&*self.ids, &*self.clock, source, &err), &self.counters.failed)
             }
@@ -267,7 +320,27 @@ impl Shared {
         if self.publish(message, Some(envelope), stop).await {
             counter.fetch_add(1, Ordering::Relaxed);
             self.ack(&work.delivery.receipt, Some(envelope)).await;
+            self.finished(entry, envelope, &response);
         }
+    }
+
+    /// Books a published outcome: per-node counts, in flight, recent outcomes.
+    fn finished(&self, entry: Option<&NodeEntry>, request: &Envelope, response: &Envelope) {
+        let duration = self.activity.finished(&request.envelope_id).unwrap_or_default();
+        let ok = response.success == Some(true);
+        if let Some(e) = entry {
+            let c = if ok { &e.counters.succeeded } else { &e.counters.failed };
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.activity.record(RecentOutcome {
+            envelope_id: request.envelope_id,
+            operation: request.operation.as_ref().map(ToString::to_string),
+            node: entry.map(|e| e.id.to_string()),
+            outcome: if ok { "success" } else { "error" },
+            code: response.error.as_ref().map(|e| e.code.to_string()),
+            finished_at: self.clock.now(),
+            duration_ms: duration.as_secs_f64() * 1000.0,
+        });
     }
 
     /// Sends an unprocessable delivery to the DLQ and acks it. Gives up when `stop` fires.
@@ -318,6 +391,15 @@ impl Shared {
             original_payload_hex: None,
         }
         .with_original(&delivery.message.payload);
+        self.activity.record_dead(RecentDeadLetter {
+            envelope_id: record.envelope_id,
+            original_topic: record.original_topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            code: record.error_code.to_string(),
+            reason: record.reason.clone(),
+            at: record.last_failure_at,
+        });
         // A record of plain strings, numbers and timestamps always serializes.
         let payload = serde_json::to_vec(&record).unwrap_or_default();
         Message::new(self.dlq_topic.clone(), delivery.message.key.clone(), Bytes::from(payload))
@@ -460,6 +542,8 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
             }
         };
         let lane = lane_of(&envelope, shared.nodes[node].concurrency.get());
+        shared.nodes[node].counters.received.fetch_add(1, Ordering::Relaxed);
+        shared.activity.dispatched(envelope.envelope_id, node);
         let mut work = Work { envelope, delivery };
         // Retry once on a fresh lane if the old one is gone (its task ended abnormally).
         for _ in 0..2 {
@@ -486,17 +570,23 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
     .await
     .is_ok();
     if !drained {
+        let names = |i: usize| shared.nodes.get(i).map(|n| n.id.to_string()).unwrap_or_default();
+        let left = shared.activity.in_flight(&names);
+        let ids: Vec<String> = left.iter().map(|f| format!("{} ({})", f.envelope_id, f.node)).collect();
         error!(
-            unfinished_lanes = tasks.len(),
+            unfinished = left.len(),
+            envelope_ids = %ids.join(", "),
             grace_seconds = shared.grace.as_secs_f64(),
-            "Shutdown grace period elapsed with envelopes in flight."
+            "Shutdown grace period elapsed with envelopes in flight; they are not acknowledged and will be delivered again."
         );
         tasks.abort_all();
     }
+    // Commit what finished and leave the consumer group before handlers go away.
+    subscription.close().await;
     for entry in &shared.nodes {
         entry.node.shutdown().await;
     }
-    for (name, handler) in &shared.handlers {
+    for HandlerEntry { name, handler, .. } in &shared.handlers {
         debug!(handler = %name, "Shutting down handler.");
         handler.shutdown().await;
     }

@@ -5,16 +5,22 @@
 //! envelope, acking its input only after that. Build it from a contract,
 //! from code, or both, with [`RuntimeHost::builder`].
 
+mod activity;
+mod admin;
 mod builder;
 mod client;
 mod dispatch;
 pub mod handler_config;
 mod host;
+mod metrics_text;
 pub mod node;
 pub mod secrets;
 mod sources;
+mod status;
 mod wiring;
 
+pub use activity::{InFlight, NodeCounts, Phase, RecentDeadLetter, RecentOutcome};
+pub use admin::AdminServer;
 pub use builder::{NodeOptions, RuntimeHostBuilder};
 pub use client::{Client, Outcome, Sender};
 pub use handler_config::HandlerConfigResolver;
@@ -22,5 +28,6 @@ pub use host::{DEFAULT_SHUTDOWN_GRACE, HostError, HostStats, RunningHost, Runtim
 pub use node::{ComputeNode, EffectNode, Node};
 pub use secrets::{SecretRef, SecretResolver};
 pub use sources::StdSources;
+pub use status::{BusStatus, HandlerStatus, NodeStatus, RuntimeStatus};
 #[cfg(feature = "kafka")]
 pub use wiring::{KafkaSettings, kafka_settings};

@@ -19,10 +19,11 @@ use onex_handlers::{ConsulHandler, DbHandler, Handler, HttpHandler, LocalHandler
 use serde_json::{Map, Value};
 use tracing::warn;
 
+use crate::activity::{Activity, NodeCounters};
 use crate::builder::{CodeNode, NodeOptions, RuntimeHostBuilder};
 use crate::dispatch::Router;
 use crate::handler_config::HandlerConfigResolver;
-use crate::host::{Counters, HostError, NodeEntry, RuntimeHost, Shared};
+use crate::host::{Counters, HandlerEntry, HostError, NodeEntry, RuntimeHost, Shared};
 use crate::node::{ComputeNode, EffectNode, NeedsWorkerNode, Node};
 use crate::secrets::SecretResolver;
 
@@ -35,10 +36,10 @@ enum Bound {
 }
 
 impl Bound {
-    fn handler(self) -> Arc<dyn Handler> {
+    fn entry(self, name: String) -> HandlerEntry {
         match self {
-            Self::Resilient(h, _) => h,
-            Self::Plain(h) => h,
+            Self::Resilient(h, _) => HandlerEntry { name, handler: h.clone(), stack: Some(h) },
+            Self::Plain(handler) => HandlerEntry { name, handler, stack: None },
         }
     }
 }
@@ -132,6 +133,7 @@ pub(crate) async fn wire(
                     node,
                     publish_topic: spec.publish_topic.clone(),
                     concurrency: spec.concurrency,
+                    counters: NodeCounters::default(),
                 },
                 spec.subscribe_topics.clone(),
             ));
@@ -141,7 +143,7 @@ pub(crate) async fn wire(
     {
         let subscribe = if subscribe.is_empty() { topics.inputs.clone() } else { subscribe };
         let publish_topic = publish.unwrap_or_else(|| topics.output.clone());
-        nodes.push((NodeEntry { id, node, publish_topic, concurrency }, subscribe));
+        nodes.push((NodeEntry { id, node, publish_topic, concurrency, counters: NodeCounters::default() }, subscribe));
     }
     if nodes.is_empty() {
         return Err(HostError::Wiring(
@@ -171,9 +173,10 @@ pub(crate) async fn wire(
         output_topic: topics.output,
         dlq_topic: topics.dlq,
         group: ConsumerGroup(group),
-        handlers: handlers.into_iter().map(|(name, bound)| (name, bound.handler())).collect(),
+        handlers: handlers.into_iter().map(|(name, bound)| bound.entry(name)).collect(),
         grace,
         counters: Counters::default(),
+        activity: Activity::new(),
     };
     Ok(RuntimeHost { shared: Arc::new(shared) })
 }

@@ -363,6 +363,12 @@ impl Subscription for KafkaSubscription {
             }
         }
     }
+
+    async fn close(&mut self) {
+        // Committing and leaving block on the network: off the async threads.
+        let member = Arc::clone(&self.member);
+        let _ = tokio::task::spawn_blocking(move || member.commit_now()).await;
+    }
 }
 
 impl Drop for KafkaSubscription {

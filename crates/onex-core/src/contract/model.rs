@@ -108,12 +108,7 @@ impl std::fmt::Debug for AdminSpec {
 
 impl Default for AdminSpec {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            port: 8080,
-            token: None,
-        }
+        Self { enabled: true, address: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), port: 8080, token: None }
     }
 }
 

@@ -22,8 +22,7 @@ use super::binding;
 use super::decode::{Decoder, Fields, index, join};
 use super::model::{
     AdminSpec, BindingSource, BusKind, ContractVersion, Environment, EventBusSpec, HandlerBinding, HandlerType,
-    MemoryBusSpec, ObservabilitySpec,
-    NodeKind, NodeSpec, RuntimeContract, RuntimeSettings, default_timeout,
+    MemoryBusSpec, NodeKind, NodeSpec, ObservabilitySpec, RuntimeContract, RuntimeSettings, default_timeout,
 };
 use super::node::{self, NodeContext};
 use super::yaml::{Key, Kind, Node, Pos};

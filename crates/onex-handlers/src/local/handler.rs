@@ -10,12 +10,19 @@ use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth};
 
 const HANDLER_TYPE: &str = "local";
 
-const OPERATIONS: [(&str, &str); 3] = [
+/// The longest `local.sleep` may wait.
+const MAX_SLEEP_MS: u64 = 60_000;
+
+const OPERATIONS: [(&str, &str); 4] = [
     ("local.echo", "Returns the payload unchanged."),
     ("local.transform", "Returns the payload with every string upper-cased, recursively."),
     (
         "local.error",
         "Fails. Payload `{\"class\": \"transient|permanent|conflict|rejected\", \"message\": \"...\"}`; defaults: permanent, \"requested error\".",
+    ),
+    (
+        "local.sleep",
+        "Waits `{\"ms\": n}` milliseconds (at most 60000), then returns the payload: a slow handler for trying timeouts and shutdown.",
     ),
 ];
 
@@ -60,6 +67,14 @@ impl Handler for LocalHandler {
             "echo" => Ok(payload.clone()),
             "transform" => Ok(upper_case(payload)),
             "error" => Err(requested_error(payload)),
+            "sleep" => {
+                let ms = payload.get("ms").and_then(Value::as_u64).ok_or_else(|| HandlerError::Failed {
+                    class: ErrorClass::Permanent,
+                    message: format!("local.sleep needs a payload `{{\"ms\": n}}` with n from 0 to {MAX_SLEEP_MS}"),
+                })?;
+                tokio::time::sleep(std::time::Duration::from_millis(ms.min(MAX_SLEEP_MS))).await;
+                Ok(payload.clone())
+            }
             _ => Err(HandlerError::UnsupportedOperation {
                 handler_type: HANDLER_TYPE.into(),
                 operation: operation.to_string(),

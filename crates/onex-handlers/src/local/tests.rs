@@ -62,9 +62,20 @@ fn refuses_to_start_in_prod() {
 }
 
 #[test]
-fn describe_lists_three_operations() {
+fn describe_lists_the_four_operations() {
     let d = handler().describe();
     assert_eq!(d.handler_type, "local");
     assert!(d.supports("local.echo") && d.supports("local.transform") && d.supports("local.error"));
-    assert_eq!(d.operations.len(), 3);
+    assert!(d.supports("local.sleep"));
+    assert_eq!(d.operations.len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sleep_waits_the_asked_time_and_refuses_a_missing_duration() {
+    let start = tokio::time::Instant::now();
+    let out = handler().execute(&ctx(), &Operation::from("local.sleep"), &json!({"ms": 250})).await;
+    assert_eq!(out, Ok(json!({"ms": 250})));
+    assert_eq!(start.elapsed(), std::time::Duration::from_millis(250));
+    let err = handler().execute(&ctx(), &Operation::from("local.sleep"), &json!({})).await.unwrap_err();
+    assert!(err.to_string().contains("local.sleep needs a payload"), "{err}");
 }

@@ -17,6 +17,7 @@
 mod circuit_breaker;
 mod clock;
 mod deadline;
+mod latency;
 mod layer;
 mod rate_limit;
 mod retry;
@@ -34,6 +35,7 @@ pub use circuit_breaker::{
 };
 pub use clock::TokioClock;
 pub use deadline::{Deadline, DeadlineLayer};
+pub use latency::{CallRecord, CallSummary, LastError};
 pub use layer::{HandlerLayer, StackContext};
 pub use rate_limit::{RateLimit, RateLimitLayer};
 pub use retry::{BackoffSchedule, Retry, RetryLayer};

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::circuit_breaker::{CircuitBreakerHandle, CircuitBreakerLayer};
 use super::deadline::Deadline;
+use super::latency::{CallRecord, CallSummary};
 use super::layer::{HandlerLayer, StackContext};
 use super::rate_limit::RateLimitLayer;
 use super::retry::Retry;
@@ -42,6 +43,7 @@ pub struct ResilientHandler {
     retry: Arc<Retry>,
     breaker: Option<CircuitBreakerHandle>,
     cx: StackContext,
+    calls: CallRecord,
 }
 
 impl ResilientHandler {
@@ -94,7 +96,7 @@ impl ResilientHandler {
         let retry = Arc::new(Retry::new(chain, binding.retry_policy, rng, cx.clone()));
         let deadline = Deadline::new(Arc::clone(&retry) as Arc<dyn Handler>, cx.clone());
 
-        Self { deadline, retry, breaker: breaker.map(|l| l.handle()), cx }
+        Self { deadline, retry, breaker: breaker.map(|l| l.handle()), cx, calls: CallRecord::default() }
     }
 
     /// Runs one call through the stack.
@@ -103,10 +105,24 @@ impl ResilientHandler {
     /// Dropping the future abandons the call (the current attempt or wait); a
     /// half-open breaker gets its probe slot back.
     pub async fn call(&self, ctx: &CallContext, operation: &Operation, payload: &Value) -> CallOutcome {
-        if let Err(e) = self.deadline.check(ctx) {
-            return CallOutcome { result: Err(e), attempts: 0 };
+        let outcome = match self.deadline.check(ctx) {
+            Err(e) => CallOutcome { result: Err(e), attempts: 0 },
+            Ok(()) => {
+                let started = self.cx.clock.now();
+                let outcome = self.retry.call(ctx, operation, payload).await;
+                self.calls.record(started.until(self.cx.clock.now()));
+                outcome
+            }
+        };
+        if let Err(e) = &outcome.result {
+            self.calls.record_error(&e.code().to_string(), &e.to_string(), self.cx.clock.now().unix_millis());
         }
-        self.retry.call(ctx, operation, payload).await
+        outcome
+    }
+
+    /// Latency summary and last error of the calls so far (health, dashboard).
+    pub fn calls(&self) -> CallSummary {
+        self.calls.summary()
     }
 
     /// The binding's name.
