@@ -4,6 +4,7 @@
 #   OpenBao (Vault API)  http://127.0.0.1:8200, dev mode, root token `root`, KV v2 at `secret/`
 #   PostgreSQL           127.0.0.1:5432, trust auth, database `test`
 #   Kafka API (tansu)    127.0.0.1:9092, in-memory storage (topics auto-create with 4 partitions)
+#   Chromium             /usr/bin/chromium (Debian's package), for the dashboard's headless browser test
 #
 # Everything it downloads or writes lives in `.services/` (git-ignored). Running
 # it twice is safe: a service that already answers is left alone. It prints what
@@ -168,6 +169,32 @@ start_tansu() {
   say "tansu is up on 127.0.0.1:$KAFKA_PORT (binary: $TANSU)"
 }
 
+# Debian's chromium, for crates/onex-runtime/tests/dashboard.rs (headless). Installed with apt-get;
+# the package lists are refreshed only when the first install attempt fails.
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    say "chromium already installed ($(command -v chromium)); left as is"
+    return 0
+  fi
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+  if [[ "$(id -u)" != 0 ]]; then
+    apt=(sudo "${apt[@]}")
+  fi
+  local log="$SERVICES_DIR/chromium-install.log"
+  say "installing chromium with apt-get (log: $log)"
+  if ! "${apt[@]}" install -y -qq --no-install-recommends chromium >"$log" 2>&1; then
+    say "apt-get install failed; running apt-get update and trying again"
+    "${apt[@]}" update -qq >>"$log" 2>&1 || say "apt-get update failed too (see $log)" >&2
+    "${apt[@]}" install -y -qq --no-install-recommends chromium >>"$log" 2>&1 || true
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "chromium is still missing after apt-get install (log: $log)" >&2
+    return 1
+  fi
+  say "chromium installed: $(command -v chromium) ($(chromium --version 2>/dev/null || echo 'version unknown'))"
+}
+
 start_openbao
 start_postgres
 start_tansu
+install_chromium

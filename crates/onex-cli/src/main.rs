@@ -106,6 +106,15 @@ enum Command {
     /// anything. Exit code 0 on success, 1 when the broker or topic cannot be read
     /// or a replay fails.
     Dlq(cmd::dlq::DlqArgs),
+    /// Show a running host's status, read from its admin server (`/api/status`).
+    ///
+    /// Prints phase and readiness, uptime, envelope totals, per-node counts,
+    /// per-handler health, breaker state, latency and last error, bus readiness
+    /// and partition lag, in-flight envelopes and the latest dead letters.
+    /// Exit code 0 when the host is ready; 1 when it is not (with the reasons)
+    /// or no admin server answers; 2 on usage errors (bad URL, missing or
+    /// rejected token).
+    Status(cmd::status::StatusArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -147,6 +156,7 @@ fn main() -> ExitCode {
             }
             Command::Bench(args) => cmd::bench::run(&args).await,
             Command::Dlq(args) => cmd::dlq::run(args).await,
+            Command::Status(args) => cmd::status::run(&args).await,
             Command::Validate { .. } => ExitCode::SUCCESS,
         }
     })

@@ -6,4 +6,5 @@ pub mod dlq;
 pub mod run;
 pub mod send;
 mod session;
+pub mod status;
 pub mod validate;
