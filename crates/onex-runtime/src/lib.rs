@@ -10,6 +10,7 @@ mod client;
 mod dispatch;
 pub mod handler_config;
 mod host;
+pub mod metrics;
 pub mod node;
 pub mod secrets;
 mod sources;

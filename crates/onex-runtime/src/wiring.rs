@@ -23,6 +23,7 @@ use crate::builder::{CodeNode, NodeOptions, RuntimeHostBuilder};
 use crate::dispatch::Router;
 use crate::handler_config::HandlerConfigResolver;
 use crate::host::{Counters, HostError, NodeEntry, RuntimeHost, Shared};
+use crate::metrics::HostMetrics;
 use crate::node::{ComputeNode, EffectNode, NeedsWorkerNode, Node};
 use crate::secrets::SecretResolver;
 
@@ -39,6 +40,13 @@ impl Bound {
         match self {
             Self::Resilient(h, _) => h,
             Self::Plain(h) => h,
+        }
+    }
+
+    fn resilient(&self) -> Option<&Arc<ResilientHandler>> {
+        match self {
+            Self::Resilient(h, _) => Some(h),
+            Self::Plain(_) => None,
         }
     }
 }
@@ -124,7 +132,7 @@ pub(crate) async fn wire(
             let node = match &spec.kind {
                 // A contract entry without a contract file names a node written in Rust.
                 NodeKind::Native => take_code_node(&mut b.nodes, &spec.slug)?,
-                kind => build_node(&spec.slug, kind, &handlers, &disabled)?,
+                kind => build_node(&spec.slug, kind, &handlers, &disabled, &clock)?,
             };
             nodes.push((
                 NodeEntry {
@@ -161,6 +169,8 @@ pub(crate) async fn wire(
         }
     }
 
+    let metrics =
+        HostMetrics::new(nodes.iter().map(|(entry, _)| &entry.id), handlers.values().filter_map(Bound::resilient));
     let shared = Shared {
         runtime_id,
         bus,
@@ -174,6 +184,7 @@ pub(crate) async fn wire(
         handlers: handlers.into_iter().map(|(name, bound)| (name, bound.handler())).collect(),
         grace,
         counters: Counters::default(),
+        metrics,
     };
     Ok(RuntimeHost { shared: Arc::new(shared) })
 }
@@ -303,10 +314,11 @@ fn build_node(
     kind: &NodeKind,
     handlers: &BTreeMap<String, Bound>,
     disabled: &[String],
+    clock: &Arc<dyn Clock>,
 ) -> Result<Arc<dyn Node>, HostError> {
     Ok(match kind {
         NodeKind::Effect { routes } => {
-            let mut node = EffectNode::builder();
+            let mut node = EffectNode::builder().clock(Arc::clone(clock));
             for route in routes {
                 node = match &route.target {
                     RouteTarget::Handler(name) => {
