@@ -5,6 +5,7 @@
 #   PostgreSQL           127.0.0.1:5432, trust auth, database `test`
 #   Kafka API (tansu)    127.0.0.1:9092, in-memory storage (topics auto-create with 4 partitions)
 #   Chromium             /usr/bin/chromium (Debian's package), for the dashboard's headless browser test
+#   promtool             a tool, not a service: the metrics test checks the /metrics text with it
 #
 # Everything it downloads or writes lives in `.services/` (git-ignored). Running
 # it twice is safe: a service that already answers is left alone. It prints what
@@ -194,7 +195,41 @@ install_chromium() {
   say "chromium installed: $(command -v chromium) ($(chromium --version 2>/dev/null || echo 'version unknown'))"
 }
 
+# `promtool check metrics` validates the Prometheus text the host renders (tests/metrics.rs).
+# Debian's prometheus package ships it as /usr/bin/promtool. Only the tool is wanted: a
+# policy-rc.d that answers 101 ("action forbidden") keeps the package's postinst from starting
+# the prometheus server; Debian's container images have one, elsewhere we add one for the install.
+install_promtool() {
+  if command -v promtool >/dev/null; then
+    say "promtool already installed ($(command -v promtool))"
+    return 0
+  fi
+  local policy=/usr/sbin/policy-rc.d added_policy=""
+  if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    added_policy=1
+  fi
+  local apt=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus)
+  local log="$SERVICES_DIR/promtool-install.log"
+  say "installing promtool from Debian's prometheus package (log: $log)"
+  # The package lists may be missing or stale on a fresh machine: refresh them only when needed.
+  local ok=1
+  if ! "${apt[@]}" >"$log" 2>&1; then
+    say "apt-get install failed; running apt-get update and trying again"
+    apt-get update -q >>"$log" 2>&1 || true
+    "${apt[@]}" >>"$log" 2>&1 || ok=""
+  fi
+  if [[ -n "$added_policy" ]]; then rm -f "$policy"; fi
+  if [[ -z "$ok" ]] || ! command -v promtool >/dev/null; then
+    say "could not install promtool (log: $log)" >&2
+    return 1
+  fi
+  say "promtool installed ($(command -v promtool))"
+}
+
 start_openbao
 start_postgres
 start_tansu
 install_chromium
+install_promtool

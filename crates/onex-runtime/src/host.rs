@@ -29,6 +29,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::activity::{Activity, NodeCounters, Phase, RecentDeadLetter, RecentOutcome};
 use crate::dispatch::{NodeIndex, Router};
+use crate::metrics::{HostMetrics, InFlight, Malformed};
 use crate::node::{Node, NodeOutcome};
 
 /// How long shutdown waits for in-flight envelopes by default.
@@ -98,6 +99,7 @@ pub(crate) struct Shared {
     pub(crate) grace: Duration,
     pub(crate) counters: Counters,
     pub(crate) activity: Activity,
+    pub(crate) metrics: HostMetrics,
 }
 
 /// Errors that stop a host from starting.
@@ -210,6 +212,12 @@ impl RunningHost {
         self.shared.stats()
     }
 
+    /// The process's metrics in the Prometheus text format (`GET /metrics`), with
+    /// this host's scrape-time values (breakers, bus lag, in-flight) refreshed first.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics_text()
+    }
+
     /// Stops consuming, lets in-flight envelopes finish within the grace
     /// period, then shuts down every node and handler exactly once.
     pub async fn shutdown(self) -> ShutdownReport {
@@ -254,6 +262,12 @@ impl RunningHost {
 }
 
 impl Shared {
+    /// See [`RunningHost::metrics_text`]; the admin server's `/metrics`.
+    pub(crate) fn metrics_text(&self) -> String {
+        self.metrics.refresh(self.stats(), &*self.bus);
+        crate::metrics::render()
+    }
+
     pub(crate) fn stats(&self) -> HostStats {
         let c = &self.counters;
         HostStats {
@@ -277,6 +291,7 @@ impl Shared {
         stop: Option<&CancellationToken>,
     ) {
         let envelope = &work.envelope;
+        let success = outcome.result.is_ok();
         let entry = node.and_then(|i| self.nodes.get(i));
         let source = entry.map(|e| &e.id);
         let topic = entry.map_or(&self.output_topic, |e| &e.publish_topic);
@@ -304,6 +319,7 @@ impl Shared {
                     if let Some(e) = entry {
                         e.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     }
+                    self.metrics.dead_lettered(node, &err);
                 }
                 (envelope.error_response(&*self.ids, &*self.clock, source, &err), &self.counters.failed)
             }
@@ -319,6 +335,7 @@ impl Shared {
         }
         if self.publish(message, Some(envelope), stop).await {
             counter.fetch_add(1, Ordering::Relaxed);
+            self.metrics.processed(node, success);
             self.ack(&work.delivery.receipt, Some(envelope)).await;
             self.finished(entry, envelope, &response);
         }
@@ -368,6 +385,7 @@ impl Shared {
         let record = self.dead_letter_record(delivery, envelope, failure);
         if self.publish(record, envelope, Some(stop)).await {
             self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            self.metrics.invalid_dead_lettered();
             self.ack(receipt, envelope).await;
         }
     }
@@ -485,6 +503,7 @@ struct Work {
     envelope: Envelope,
     /// The delivery it came in: its receipt, and the original bytes for a dead-letter record.
     delivery: Delivery,
+    _in_flight: InFlight,
 }
 
 /// The consumer loop. Returns whether everything in flight finished in time.
@@ -506,6 +525,7 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
                 delivery
             }
             Some(Err(e)) => {
+                shared.metrics.receive_error();
                 // E.g. the broker is unreachable: wait instead of spinning on the error.
                 let delay = backoff.next_delay();
                 warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Receiving from the bus failed; retrying.");
@@ -516,15 +536,18 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
             }
         };
         shared.counters.received.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight::enter();
         let envelope = match Envelope::from_json(&delivery.message.payload) {
             Ok(envelope) => envelope,
             Err(e) => {
+                shared.metrics.malformed(Malformed::InvalidEnvelope);
                 let reason = format!("{e}; {}", e.hint());
                 shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, None, &cancel).await;
                 continue;
             }
         };
         if envelope.is_response {
+            shared.metrics.malformed(Malformed::ResponseOnCommandTopic);
             let reason = format!(
                 "a response envelope arrived on command topic `{}`; responses belong on output topics (this prevents loops)",
                 delivery.receipt.topic
@@ -535,16 +558,18 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
         let node = match shared.router.route(&delivery.receipt.topic, &envelope) {
             Ok(node) => node,
             Err(err) => {
-                let work = Work { envelope, delivery };
+                shared.metrics.unroutable();
+                let work = Work { envelope, delivery, _in_flight: in_flight };
                 let outcome = NodeOutcome { result: Err(err.with_attempts(0)), attempts: 0, dead_letter: false };
                 shared.respond(None, &work, outcome, shared.clock.now(), Some(&cancel)).await;
                 continue;
             }
         };
+        shared.metrics.received(node);
         let lane = lane_of(&envelope, shared.nodes[node].concurrency.get());
         shared.nodes[node].counters.received.fetch_add(1, Ordering::Relaxed);
         shared.activity.dispatched(envelope.envelope_id, node);
-        let mut work = Work { envelope, delivery };
+        let mut work = Work { envelope, delivery, _in_flight: in_flight };
         // Retry once on a fresh lane if the old one is gone (its task ended abnormally).
         for _ in 0..2 {
             let sender = lanes[node][lane].get_or_insert_with(|| spawn_lane(&shared, node, &mut tasks)).clone();

@@ -12,7 +12,7 @@ mod client;
 mod dispatch;
 pub mod handler_config;
 mod host;
-mod metrics_text;
+pub mod metrics;
 pub mod node;
 pub mod secrets;
 mod sources;

@@ -24,6 +24,7 @@ use crate::builder::{CodeNode, NodeOptions, RuntimeHostBuilder};
 use crate::dispatch::Router;
 use crate::handler_config::HandlerConfigResolver;
 use crate::host::{Counters, HandlerEntry, HostError, NodeEntry, RuntimeHost, Shared};
+use crate::metrics::HostMetrics;
 use crate::node::{ComputeNode, EffectNode, NeedsWorkerNode, Node};
 use crate::secrets::SecretResolver;
 
@@ -40,6 +41,13 @@ impl Bound {
         match self {
             Self::Resilient(h, _) => HandlerEntry { name, handler: h.clone(), stack: Some(h) },
             Self::Plain(handler) => HandlerEntry { name, handler, stack: None },
+        }
+    }
+
+    fn resilient(&self) -> Option<&Arc<ResilientHandler>> {
+        match self {
+            Self::Resilient(h, _) => Some(h),
+            Self::Plain(_) => None,
         }
     }
 }
@@ -125,7 +133,7 @@ pub(crate) async fn wire(
             let node = match &spec.kind {
                 // A contract entry without a contract file names a node written in Rust.
                 NodeKind::Native => take_code_node(&mut b.nodes, &spec.slug)?,
-                kind => build_node(&spec.slug, kind, &handlers, &disabled)?,
+                kind => build_node(&spec.slug, kind, &handlers, &disabled, &clock)?,
             };
             nodes.push((
                 NodeEntry {
@@ -163,6 +171,8 @@ pub(crate) async fn wire(
         }
     }
 
+    let metrics =
+        HostMetrics::new(nodes.iter().map(|(entry, _)| &entry.id), handlers.values().filter_map(Bound::resilient));
     let shared = Shared {
         runtime_id,
         bus,
@@ -177,6 +187,7 @@ pub(crate) async fn wire(
         grace,
         counters: Counters::default(),
         activity: Activity::new(),
+        metrics,
     };
     Ok(RuntimeHost { shared: Arc::new(shared) })
 }
@@ -306,10 +317,11 @@ fn build_node(
     kind: &NodeKind,
     handlers: &BTreeMap<String, Bound>,
     disabled: &[String],
+    clock: &Arc<dyn Clock>,
 ) -> Result<Arc<dyn Node>, HostError> {
     Ok(match kind {
         NodeKind::Effect { routes } => {
-            let mut node = EffectNode::builder();
+            let mut node = EffectNode::builder().clock(Arc::clone(clock));
             for route in routes {
                 node = match &route.target {
                     RouteTarget::Handler(name) => {

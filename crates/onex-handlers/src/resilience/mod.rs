@@ -32,6 +32,7 @@ mod tests;
 
 pub use circuit_breaker::{
     CircuitBreaker, CircuitBreakerHandle, CircuitBreakerLayer, CircuitBreakerSnapshot, CircuitState, Transition,
+    TransitionCounts,
 };
 pub use clock::TokioClock;
 pub use deadline::{Deadline, DeadlineLayer};

@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use onex_core::contract::DeadLetterPolicy;
-use onex_core::{Envelope, ErrorCode, Operation, RuntimeError};
-use onex_handlers::{CallContext, Handler, HandlerError, ResilientHandler};
+use onex_core::{Clock, Envelope, ErrorCode, Operation, RuntimeError};
+use onex_handlers::{CallContext, Handler, HandlerError, ResilientHandler, TokioClock};
 use serde_json::Value;
 
 use super::{Node, NodeOutcome};
+use crate::metrics::CallMetrics;
 
 /// Where an operation goes.
 #[derive(Debug, Clone)]
@@ -37,18 +38,34 @@ impl Target {
             Self::Worker { .. } => None,
         }
     }
+
+    /// The `handler` metric label: the binding's name; a handler routed in code knows only its type.
+    fn handler_name(&self) -> Option<&str> {
+        match self {
+            Self::Resilient { handler, .. } => Some(handler.name()),
+            other => other.handler_type(),
+        }
+    }
+}
+
+/// A route and the handles that count and time its handler calls (none for worker routes).
+#[derive(Debug)]
+struct Route {
+    target: Target,
+    calls: Option<CallMetrics>,
 }
 
 /// An EFFECT node: a table from operation to handler.
 #[derive(Debug)]
 pub struct EffectNode {
-    routes: HashMap<Operation, Target>,
+    routes: HashMap<Operation, Route>,
 }
 
 /// Builds an [`EffectNode`].
 #[derive(Debug, Default)]
 pub struct EffectNodeBuilder {
     routes: HashMap<Operation, Target>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl EffectNodeBuilder {
@@ -79,8 +96,28 @@ impl EffectNodeBuilder {
         self
     }
 
+    /// Times handler calls (`onex_handler_call_duration_seconds`) on `clock`; default: tokio's clock.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     pub fn build(self) -> EffectNode {
-        EffectNode { routes: self.routes }
+        // Metric handles are resolved here, once per route, so a call only bumps atomics.
+        let clock = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
+        let routes = self
+            .routes
+            .into_iter()
+            .map(|(op, target)| {
+                let calls = target
+                    .handler_name()
+                    .zip(target.handler_type())
+                    .map(|(name, ty)| CallMetrics::new(name, ty, &op, Arc::clone(&clock)));
+                (op, Route { target, calls })
+            })
+            .collect();
+        EffectNode { routes }
     }
 }
 
@@ -93,7 +130,7 @@ impl EffectNode {
         let mut available: Vec<String> = self
             .routes
             .iter()
-            .map(|(op, t)| match t {
+            .map(|(op, r)| match &r.target {
                 Target::Worker { class, .. } => format!("{op} → {class} (needs a worker)"),
                 other => format!("{op} → {}", other.handler_type().unwrap_or("?")),
             })
@@ -134,15 +171,17 @@ impl Node for EffectNode {
     async fn run(&self, envelope: &Envelope) -> NodeOutcome {
         let refused = |error: RuntimeError| NodeOutcome { result: Err(error), attempts: 0, dead_letter: false };
         let Some(operation) = envelope.operation.as_ref() else { return refused(self.not_found(None)) };
-        match self.routes.get(operation) {
-            Some(Target::Plain(handler)) => {
+        let Some(route) = self.routes.get(operation) else { return refused(self.not_found(Some(operation))) };
+        let timer = route.calls.as_ref().map(CallMetrics::start);
+        let outcome = match &route.target {
+            Target::Plain(handler) => {
                 let result = handler
                     .execute(&context(envelope), operation, &envelope.payload)
                     .await
                     .map_err(|e| runtime_error(&e, handler.handler_type(), operation, envelope));
                 NodeOutcome { result, attempts: 1, dead_letter: false }
             }
-            Some(Target::Resilient { handler, dead_letter_on }) => {
+            Target::Resilient { handler, dead_letter_on } => {
                 let outcome = handler.call(&context(envelope), operation, &envelope.payload).await;
                 match outcome.result {
                     Ok(payload) => NodeOutcome { result: Ok(payload), attempts: outcome.attempts, dead_letter: false },
@@ -154,7 +193,7 @@ impl Node for EffectNode {
                     },
                 }
             }
-            Some(Target::Worker { class, module }) => refused(
+            Target::Worker { class, module } => refused(
                 RuntimeError::new(
                     ErrorCode::WorkerRequired,
                     format!(
@@ -164,7 +203,10 @@ impl Node for EffectNode {
                 )
                 .with_operation(operation.as_str()),
             ),
-            None => refused(self.not_found(Some(operation))),
+        };
+        if let Some(timer) = timer {
+            timer.finish(outcome.result.is_ok());
         }
+        outcome
     }
 }

@@ -22,7 +22,7 @@ use onex_core::{ErrorClass, Operation};
 use serde_json::Value;
 
 use self::state::{BreakerState, Outcome, Permit};
-pub use self::state::{CircuitState, Transition};
+pub use self::state::{CircuitState, Transition, TransitionCounts};
 use super::layer::{HandlerLayer, StackContext};
 use crate::error::HandlerError;
 use crate::handler::{CallContext, Handler, HandlerDescription, HandlerHealth};
@@ -181,6 +181,8 @@ pub struct CircuitBreakerSnapshot {
     pub rejected_calls: u64,
     /// The most recent transitions, oldest first (at most 16).
     pub transitions: Vec<Transition>,
+    /// Transitions into each state since the breaker was built.
+    pub transition_counts: TransitionCounts,
 }
 
 impl CircuitBreakerHandle {
@@ -200,6 +202,7 @@ impl CircuitBreakerHandle {
             calls_in_window: s.calls_in_window(),
             rejected_calls: s.rejected(),
             transitions: s.transitions(),
+            transition_counts: s.transition_counts(),
         }
     }
 }

@@ -60,6 +60,35 @@ pub struct Transition {
     pub at: Timestamp,
 }
 
+/// How many times a breaker entered each state since it was built (for metrics:
+/// the transition log keeps only the last few).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransitionCounts {
+    pub to_closed: u64,
+    pub to_open: u64,
+    pub to_half_open: u64,
+}
+
+impl TransitionCounts {
+    /// Transitions into `state`.
+    pub const fn get(self, state: CircuitState) -> u64 {
+        match state {
+            CircuitState::Closed => self.to_closed,
+            CircuitState::Open => self.to_open,
+            CircuitState::HalfOpen => self.to_half_open,
+        }
+    }
+
+    fn count(&mut self, state: CircuitState) {
+        let n = match state {
+            CircuitState::Closed => &mut self.to_closed,
+            CircuitState::Open => &mut self.to_open,
+            CircuitState::HalfOpen => &mut self.to_half_open,
+        };
+        *n += 1;
+    }
+}
+
 /// How a finished call counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
@@ -129,6 +158,7 @@ pub(super) struct BreakerState {
     probes_succeeded: u32,
     rejected: u64,
     transitions: VecDeque<Transition>,
+    transition_counts: TransitionCounts,
 }
 
 impl BreakerState {
@@ -145,6 +175,7 @@ impl BreakerState {
             probes_succeeded: 0,
             rejected: 0,
             transitions: VecDeque::with_capacity(TRANSITIONS_KEPT),
+            transition_counts: TransitionCounts::default(),
         }
     }
 
@@ -233,6 +264,7 @@ impl BreakerState {
             self.transitions.pop_front();
         }
         self.transitions.push_back(transition);
+        self.transition_counts.count(to);
         transition
     }
 
@@ -258,6 +290,10 @@ impl BreakerState {
 
     pub(super) fn transitions(&self) -> Vec<Transition> {
         self.transitions.iter().copied().collect()
+    }
+
+    pub(super) fn transition_counts(&self) -> TransitionCounts {
+        self.transition_counts
     }
 }
 
@@ -345,5 +381,9 @@ mod tests {
             call(&mut b, at(i * 10), Outcome::Failure);
         }
         assert_eq!(b.transitions().len(), TRANSITIONS_KEPT);
+        // The counts are not bounded: 40 failures with the wait elapsed each time are
+        // 1 trip from closed, then 39 rounds of half-open → open.
+        let counts = b.transition_counts();
+        assert_eq!((counts.to_open, counts.to_half_open, counts.to_closed), (40, 39, 0));
     }
 }
