@@ -3,7 +3,7 @@
 //! Names follow Prometheus conventions: `onex_` prefix, `_total` on counters
 //! and only there, base units (`_seconds`). Each is described to the recorder
 //! once, when it is installed, so every family renders with `# HELP` (promtool
-//! treats a missing one as a problem). `docs/operations-metrics.md` documents
+//! treats a missing one as a problem). `docs/operations.md` (Metrics) documents
 //! the same list with labels; keep the two in step.
 
 /// What kind of metric a name is.

@@ -6,7 +6,7 @@
 //! bumps atomics; values that already live elsewhere (resilience counters,
 //! breaker states, bus lag) are read when [`crate::RunningHost::metrics_text`]
 //! is called. The list of metrics is in `catalog.rs` and
-//! `docs/operations-metrics.md`.
+//! `docs/operations.md` (Metrics).
 //!
 //! Metrics are process-wide: two hosts in one process that name a node or a
 //! handler alike share its series (counters add up; scrape-time values keep
