@@ -13,6 +13,7 @@ mod host;
 pub mod node;
 pub mod secrets;
 mod sources;
+pub mod telemetry;
 mod wiring;
 
 pub use builder::{NodeOptions, RuntimeHostBuilder};

@@ -49,9 +49,9 @@ pub(crate) fn read_topic(
     let mut pending: HashMap<i32, i64> = HashMap::new();
     for t in metadata.topics() {
         for p in t.partitions() {
-            let (low, high) = consumer
-                .fetch_watermarks(t.name(), p.id(), timeout)
-                .map_err(|e| BusError::Backend(format!("reading the offsets of `{topic}` partition {}: {e}", p.id())))?;
+            let (low, high) = consumer.fetch_watermarks(t.name(), p.id(), timeout).map_err(|e| {
+                BusError::Backend(format!("reading the offsets of `{topic}` partition {}: {e}", p.id()))
+            })?;
             if high > low {
                 pending.insert(p.id(), high - 1);
                 tpl.add_partition_offset(t.name(), p.id(), Offset::Beginning)
