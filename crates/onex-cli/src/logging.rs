@@ -1,18 +1,28 @@
-//! Log set-up: JSON lines for `run`, human-readable for interactive commands.
+//! Log and trace set-up: JSON lines for `run`, human-readable for interactive
+//! commands, OTLP span export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! The work is `onex_runtime::telemetry`'s; this only reads the flags and the
+//! standard OpenTelemetry variables.
 
-use tracing_subscriber::EnvFilter;
+use onex_runtime::telemetry::{self, Telemetry, TelemetryConfig};
 
 use crate::LogFormat;
 
-/// Installs the global subscriber. `RUST_LOG` wins over `level`.
-pub fn init(level: &str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    // A second init (only possible in tests) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-        LogFormat::Human => builder.with_target(false).try_init(),
+/// Installs the global subscriber. `RUST_LOG` wins over `level`. Keep the
+/// result until exit: dropping it flushes the spans not yet exported.
+pub fn init(level: &str, format: LogFormat) -> Option<Telemetry> {
+    let config = TelemetryConfig {
+        log_level: level.to_owned(),
+        log_format: match format {
+            LogFormat::Json => telemetry::LogFormat::Json,
+            LogFormat::Human => telemetry::LogFormat::Human,
+        },
+        otlp_endpoint: env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        service_name: env("OTEL_SERVICE_NAME").unwrap_or_else(|| "onex".to_owned()),
     };
+    // Fails only when a subscriber is installed already, which keeps logging as it was.
+    telemetry::init(config).ok()
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }

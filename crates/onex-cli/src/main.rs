@@ -126,7 +126,8 @@ enum ReportFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_format = if matches!(cli.command, Command::Run { .. }) { LogFormat::Json } else { LogFormat::Human };
-    logging::init(&cli.log_level, cli.log_format.unwrap_or(default_format));
+    // Declared before the async runtime, so it is dropped after it: the last spans are flushed at exit.
+    let _telemetry = logging::init(&cli.log_level, cli.log_format.unwrap_or(default_format));
     if let Command::Validate { contracts, format } = &cli.command {
         return cmd::validate::run(contracts, *format);
     }

@@ -11,3 +11,9 @@ pub const TOPIC: &str = "topic";
 pub const PARTITION: &str = "partition";
 pub const OFFSET: &str = "offset";
 pub const ATTEMPT: &str = "attempt";
+/// Attempts a handler call took (1 + retries), on the `handler.call` span.
+pub const ATTEMPTS: &str = "attempts";
+/// The W3C trace id (32 hex digits) an envelope is processed in.
+pub const TRACE_ID: &str = "trace_id";
+/// The handler binding's name.
+pub const HANDLER: &str = "handler";

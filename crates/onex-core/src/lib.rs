@@ -15,6 +15,7 @@ pub mod error;
 pub mod fields;
 pub mod id;
 pub mod topic;
+pub mod trace_context;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use dead_letter::DeadLetter;
@@ -22,3 +23,4 @@ pub use envelope::{Category, CorrelationId, Envelope, EnvelopeError, EnvelopeId,
 pub use error::{ErrorClass, ErrorCode, RuntimeError};
 pub use id::{IdGen, SequentialIds, UuidV7Ids};
 pub use topic::{TopicConvention, TopicError, TopicKind, TopicName};
+pub use trace_context::{TraceParent, TraceParentError};

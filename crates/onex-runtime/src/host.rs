@@ -25,12 +25,13 @@ use onex_handlers::Handler;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, Span, debug, error, info, warn};
 
 use crate::activity::{Activity, NodeCounters, Phase, RecentDeadLetter, RecentOutcome};
 use crate::dispatch::{NodeIndex, Router};
 use crate::metrics::{HostMetrics, InFlight, Malformed};
 use crate::node::{Node, NodeOutcome};
+use crate::telemetry;
 
 /// How long shutdown waits for in-flight envelopes by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -300,8 +301,10 @@ impl Shared {
                 (envelope.success_response(&*self.ids, &*self.clock, source, payload), &self.counters.succeeded)
             }
             Err(err) => {
+                telemetry::mark_failed(&work.span);
                 let err = err.with_correlation_id(envelope.correlation().0);
-                debug!(envelope_id = %envelope.envelope_id, code = %err.code, attempts = err.attempts, "Envelope failed.");
+                // The envelope span carries envelope_id and the rest.
+                debug!(code = %err.code, attempts = err.attempts, "Envelope failed.");
                 if outcome.dead_letter {
                     let failure = Failure {
                         code: err.code,
@@ -327,6 +330,7 @@ impl Shared {
         // Retries made for this envelope so far, this runtime's included.
         response.metadata.retry_count =
             envelope.metadata.retry_count.saturating_add(outcome.attempts.saturating_sub(1));
+        telemetry::propagate(work.trace, &mut response.metadata);
         let key = Bytes::from(envelope.partition_key());
         let mut message = Message::new(topic.clone(), Some(key), Bytes::from(response.to_json()));
         if self.bus.carries_headers() {
@@ -504,6 +508,10 @@ struct Work {
     /// The delivery it came in: its receipt, and the original bytes for a dead-letter record.
     delivery: Delivery,
     _in_flight: InFlight,
+    /// The `envelope` span: from routing to the published outcome.
+    span: Span,
+    /// Its place in a trace, for the response's `traceparent`.
+    trace: telemetry::TraceContext,
 }
 
 /// The consumer loop. Returns whether everything in flight finished in time.
@@ -555,13 +563,18 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
             shared.dead_letter(&delivery, ErrorCode::EnvelopeValidation, reason, Some(&envelope), &cancel).await;
             continue;
         }
-        let node = match shared.router.route(&delivery.receipt.topic, &envelope) {
+        let route = shared.router.route(&delivery.receipt.topic, &envelope);
+        let node_id = route.as_ref().ok().map(|&i| &shared.nodes[i].id);
+        let span = telemetry::envelope_span(&shared.runtime_id, node_id, &envelope);
+        let trace = telemetry::join_trace(&span, &envelope.metadata);
+        let node = match route {
             Ok(node) => node,
             Err(err) => {
                 shared.metrics.unroutable();
-                let work = Work { envelope, delivery, _in_flight: in_flight };
+                let work = Work { envelope, delivery, _in_flight: in_flight, span, trace };
                 let outcome = NodeOutcome { result: Err(err.with_attempts(0)), attempts: 0, dead_letter: false };
-                shared.respond(None, &work, outcome, shared.clock.now(), Some(&cancel)).await;
+                let respond = shared.respond(None, &work, outcome, shared.clock.now(), Some(&cancel));
+                respond.instrument(work.span.clone()).await;
                 continue;
             }
         };
@@ -569,7 +582,7 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
         let lane = lane_of(&envelope, shared.nodes[node].concurrency.get());
         shared.nodes[node].counters.received.fetch_add(1, Ordering::Relaxed);
         shared.activity.dispatched(envelope.envelope_id, node);
-        let mut work = Work { envelope, delivery, _in_flight: in_flight };
+        let mut work = Work { envelope, delivery, _in_flight: in_flight, span, trace };
         // Retry once on a fresh lane if the old one is gone (its task ended abnormally).
         for _ in 0..2 {
             let sender = lanes[node][lane].get_or_insert_with(|| spawn_lane(&shared, node, &mut tasks)).clone();
@@ -624,9 +637,14 @@ fn spawn_lane(shared: &Arc<Shared>, node: NodeIndex, tasks: &mut JoinSet<()>) ->
     let shared = Arc::clone(shared);
     tasks.spawn(async move {
         while let Some(work) = rx.recv().await {
-            let started = shared.clock.now();
-            let outcome = shared.nodes[node].node.run(&work.envelope).await;
-            shared.respond(Some(node), &work, outcome, started, None).await;
+            let span = work.span.clone();
+            async {
+                let started = shared.clock.now();
+                let outcome = shared.nodes[node].node.run(&work.envelope).await;
+                shared.respond(Some(node), &work, outcome, started, None).await;
+            }
+            .instrument(span)
+            .await;
         }
     });
     tx

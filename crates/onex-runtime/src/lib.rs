@@ -17,6 +17,7 @@ pub mod node;
 pub mod secrets;
 mod sources;
 mod status;
+pub mod telemetry;
 mod wiring;
 
 pub use activity::{InFlight, NodeCounts, Phase, RecentDeadLetter, RecentOutcome};

@@ -15,9 +15,11 @@ use onex_core::contract::DeadLetterPolicy;
 use onex_core::{Clock, Envelope, ErrorCode, Operation, RuntimeError};
 use onex_handlers::{CallContext, Handler, HandlerError, ResilientHandler, TokioClock};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::{Node, NodeOutcome};
 use crate::metrics::CallMetrics;
+use crate::telemetry;
 
 /// Where an operation goes.
 #[derive(Debug, Clone)]
@@ -175,14 +177,21 @@ impl Node for EffectNode {
         let timer = route.calls.as_ref().map(CallMetrics::start);
         let outcome = match &route.target {
             Target::Plain(handler) => {
+                // A handler registered in code has no binding name; its type names it.
+                let span = telemetry::handler_span(handler.handler_type(), handler.handler_type(), operation);
                 let result = handler
                     .execute(&context(envelope), operation, &envelope.payload)
+                    .instrument(span.clone())
                     .await
                     .map_err(|e| runtime_error(&e, handler.handler_type(), operation, envelope));
+                telemetry::record_call(&span, 1, result.is_err());
                 NodeOutcome { result, attempts: 1, dead_letter: false }
             }
             Target::Resilient { handler, dead_letter_on } => {
-                let outcome = handler.call(&context(envelope), operation, &envelope.payload).await;
+                let span = telemetry::handler_span(handler.name(), handler.handler_type(), operation);
+                let outcome =
+                    handler.call(&context(envelope), operation, &envelope.payload).instrument(span.clone()).await;
+                telemetry::record_call(&span, outcome.attempts, outcome.result.is_err());
                 match outcome.result {
                     Ok(payload) => NodeOutcome { result: Ok(payload), attempts: outcome.attempts, dead_letter: false },
                     Err(e) => NodeOutcome {
