@@ -10,6 +10,15 @@
 //!   echoes the payload, and the client reads and parses the serialized
 //!   response — as it would over Kafka;
 //! - `roundtrip_pipelined`: the same with `--in-flight` envelopes outstanding.
+//!
+//! With `--bus kafka` it runs `codec_floor` and, over the broker at
+//! `--kafka-bootstrap`, with `--kafka-envelopes` round trips each
+//! ([`kafka`] has the details):
+//! - `kafka_raw_c1`, `kafka_raw_pipelined`: a bare rdkafka consume → produce
+//!   loop in the middle — the reference;
+//! - `kafka_host_c1`, `kafka_host_pipelined`: the onex host on a Kafka bus in
+//!   the middle, with `ratio_to_raw` (its throughput over the raw loop's at
+//!   the same in-flight count).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +34,7 @@ use onex_runtime::{Client, EffectNode, NodeOptions, Outcome, RunningHost, Runtim
 use serde_json::{Value, json};
 
 /// Options of `onex bench`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Envelopes per scenario.
     #[arg(long, default_value_t = 100_000)]
@@ -45,17 +54,59 @@ pub struct BenchArgs {
     /// Round trips in the http and db scenarios (they wait on real I/O).
     #[arg(long, default_value_t = 2_000)]
     io_envelopes: u64,
-    /// Run only these scenarios (comma-separated): rss_idle_10_nodes, codec_floor, roundtrip_c1, roundtrip_pipelined.
+    /// Run only these scenarios (comma-separated): rss_idle_10_nodes, codec_floor, roundtrip_c1, roundtrip_pipelined;
+    /// with `--bus kafka`: codec_floor, kafka_raw_c1, kafka_raw_pipelined, kafka_host_c1, kafka_host_pipelined.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// The bus of the round trips: in-memory, or a Kafka broker (then only codec_floor and the kafka_* scenarios run).
+    #[arg(long, value_enum, default_value_t = Bus::Memory)]
+    bus: Bus,
+    /// Kafka bootstrap servers for `--bus kafka`.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9092")]
+    kafka_bootstrap: String,
+    /// Longest a Kafka fetch waits on the broker, for every consumer (on tansu every fetch waits this long).
+    #[arg(long, default_value_t = 1)]
+    kafka_fetch_wait_ms: u64,
+    /// Round trips per Kafka scenario (each costs milliseconds).
+    #[arg(long, default_value_t = 5_000)]
+    kafka_envelopes: u64,
+    /// Producer `linger.ms` for every Kafka client (default: the Kafka bus default, 1).
+    #[arg(long)]
+    kafka_linger_ms: Option<u64>,
+    /// The host bus's `max_in_flight` per consumer; fetching pauses at 80 % of it (default: the Kafka bus default, 100).
+    #[arg(long)]
+    kafka_max_in_flight: Option<std::num::NonZeroUsize>,
+    /// The echo node's concurrency in the Kafka host (default: the node default, 64).
+    #[arg(long)]
+    kafka_node_concurrency: Option<std::num::NonZeroUsize>,
+}
+
+/// Where `onex bench` sends its round trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Bus {
+    Memory,
+    Kafka,
+}
+
+impl BenchArgs {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == scenario)
+    }
 }
 
 const INPUT: &str = "onex.bench.app.cmd.v1";
 const OUTPUT: &str = "onex.bench.app.evt.v1";
 
 pub async fn run(args: &BenchArgs) -> std::process::ExitCode {
-    let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let wants = |name: &str| args.wants(name);
     let result = async {
+        if args.bus == Bus::Kafka {
+            if wants("codec_floor") {
+                codec_floor(args.envelopes);
+            }
+            // The client runs as a worker task, as in the in-memory round trips.
+            return tokio::spawn(kafka::run(args.clone())).await.map_err(|e| e.to_string())?;
+        }
         if wants("rss_idle_10_nodes") {
             rss_idle_nodes(10).await?;
         }
@@ -93,6 +144,7 @@ pub async fn run(args: &BenchArgs) -> std::process::ExitCode {
 }
 
 mod io;
+mod kafka;
 
 fn sample_envelope() -> Envelope {
     let mut e = Envelope::command(
@@ -196,20 +248,9 @@ async fn roundtrip(n: u64, in_flight: usize, floor: Option<f64>) -> Result<(), S
             .await
             .map_err(|e| e.to_string())?;
     let sender = client.sender();
-    // Requests are serialized up front so the timing covers the host, not request building.
-    let template = sample_envelope();
-    let requests: Vec<(EnvelopeId, bytes::Bytes, bytes::Bytes)> = (0..n)
-        .map(|_| {
-            let mut e = template.clone();
-            let id = uuid_v7();
-            e.envelope_id = EnvelopeId(id);
-            e.correlation_id = Some(onex_core::CorrelationId(id));
-            (e.envelope_id, bytes::Bytes::from(e.partition_key()), bytes::Bytes::from(e.to_json()))
-        })
-        .collect();
     let mut h = histogram()?;
     let mut sent_at: HashMap<EnvelopeId, Instant> = HashMap::with_capacity(in_flight * 2);
-    let mut next = requests.into_iter();
+    let mut next = requests(n).into_iter();
     let start = Instant::now();
     let mut outstanding = 0usize;
     let mut done = 0u64;
@@ -247,6 +288,21 @@ async fn roundtrip(n: u64, in_flight: usize, floor: Option<f64>) -> Result<(), S
     line(scenario, n, elapsed, &h, extra);
     host.shutdown().await;
     Ok(())
+}
+
+/// `n` benchmark requests with fresh ids as (id, key, bytes), serialized up
+/// front so the timing covers the path, not request building.
+fn requests(n: u64) -> Vec<(EnvelopeId, bytes::Bytes, bytes::Bytes)> {
+    let template = sample_envelope();
+    (0..n)
+        .map(|_| {
+            let mut e = template.clone();
+            let id = uuid_v7();
+            e.envelope_id = EnvelopeId(id);
+            e.correlation_id = Some(onex_core::CorrelationId(id));
+            (e.envelope_id, bytes::Bytes::from(e.partition_key()), bytes::Bytes::from(e.to_json()))
+        })
+        .collect()
 }
 
 fn uuid_v7() -> uuid::Uuid {
