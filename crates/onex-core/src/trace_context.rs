@@ -104,25 +104,33 @@ impl TraceParent {
         self.flags & Self::SAMPLED != 0
     }
 
-    /// The trace id as 32 lower-case hex digits, formatted when displayed.
-    pub fn trace_id_hex(&self) -> impl fmt::Display + '_ {
-        Hex(&self.trace_id)
-    }
-}
-
-struct Hex<'a>(&'a [u8]);
-
-impl fmt::Display for Hex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    /// The trace id as 32 lower-case hex digits, written into `buf` (no allocation).
+    pub fn trace_id_hex<'a>(&self, buf: &'a mut [u8; 32]) -> &'a str {
+        encode(&self.trace_id, buf)
     }
 }
 
 /// Writes the version-00 form, `00-{trace_id}-{parent_id}-{flags}`.
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "00-{}-{}-{:02x}", Hex(&self.trace_id), Hex(&self.parent_id), self.flags)
+        // Formatted into one buffer: this runs for every response, and per-byte `{:02x}` is slow.
+        let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        encode(&self.trace_id, &mut buf[3..35]);
+        encode(&self.parent_id, &mut buf[36..52]);
+        encode(&[self.flags], &mut buf[53..55]);
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
+}
+
+/// Writes `bytes` as lower-case hex into `out` (twice as long) and returns it as text.
+fn encode<'a>(bytes: &[u8], out: &'a mut [u8]) -> &'a str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    // Only ASCII hex digits were written.
+    std::str::from_utf8(out).unwrap_or_default()
 }
 
 fn decode(hex: &[u8], out: &mut [u8]) -> Result<(), TraceParentError> {
@@ -162,7 +170,7 @@ mod tests {
         assert_eq!(t.parent_id(), [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
         assert!(t.sampled());
         assert_eq!(t.to_string(), VALID);
-        assert_eq!(t.trace_id_hex().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.trace_id_hex(&mut [0; 32]), "4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]

@@ -565,8 +565,7 @@ async fn consume(shared: Arc<Shared>, mut subscription: Box<dyn Subscription>, c
         }
         let route = shared.router.route(&delivery.receipt.topic, &envelope);
         let node_id = route.as_ref().ok().map(|&i| &shared.nodes[i].id);
-        let span = telemetry::envelope_span(&shared.runtime_id, node_id, &envelope);
-        let trace = telemetry::join_trace(&span, &envelope.metadata);
+        let (span, trace) = telemetry::envelope_span(&shared.runtime_id, node_id, &envelope);
         let node = match route {
             Ok(node) => node,
             Err(err) => {

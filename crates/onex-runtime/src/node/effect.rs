@@ -178,20 +178,25 @@ impl Node for EffectNode {
         let outcome = match &route.target {
             Target::Plain(handler) => {
                 // A handler registered in code has no binding name; its type names it.
-                let span = telemetry::handler_span(handler.handler_type(), handler.handler_type(), operation);
+                let span = telemetry::handler_span(handler.handler_type(), handler.handler_type(), operation, Some(1));
                 let result = handler
                     .execute(&context(envelope), operation, &envelope.payload)
                     .instrument(span.clone())
                     .await
                     .map_err(|e| runtime_error(&e, handler.handler_type(), operation, envelope));
-                telemetry::record_call(&span, 1, result.is_err());
+                if result.is_err() {
+                    telemetry::mark_failed(&span);
+                }
                 NodeOutcome { result, attempts: 1, dead_letter: false }
             }
             Target::Resilient { handler, dead_letter_on } => {
-                let span = telemetry::handler_span(handler.name(), handler.handler_type(), operation);
+                let span = telemetry::handler_span(handler.name(), handler.handler_type(), operation, None);
                 let outcome =
                     handler.call(&context(envelope), operation, &envelope.payload).instrument(span.clone()).await;
-                telemetry::record_call(&span, outcome.attempts, outcome.result.is_err());
+                telemetry::record_attempts(&span, outcome.attempts);
+                if outcome.result.is_err() {
+                    telemetry::mark_failed(&span);
+                }
                 match outcome.result {
                     Ok(payload) => NodeOutcome { result: Ok(payload), attempts: outcome.attempts, dead_letter: false },
                     Err(e) => NodeOutcome {

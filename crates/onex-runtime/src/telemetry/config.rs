@@ -195,6 +195,8 @@ where
     };
     // `Option<Layer>` is a layer that is absent when `None`: no OpenTelemetry
     // pipeline, not even a disabled one, without a tracer.
-    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    // Source location and thread are where the runtime opens its spans, not
+    // where the work is: noise on every span, and a string copy each.
+    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t).with_location(false).with_threads(false));
     tracing_subscriber::registry().with(filter).with(json).with(human).with(otel)
 }

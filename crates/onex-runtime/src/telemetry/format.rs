@@ -14,6 +14,7 @@
 //!
 //! Both escape control characters in every recorded value.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use serde_json::{Map, Value};
@@ -112,18 +113,40 @@ pub struct JsonFields;
 
 impl<'w> FormatFields<'w> for JsonFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut visitor = JsonFragmentVisitor { writer: &mut writer, first: true, result: Ok(()) };
-        fields.record(&mut visitor);
-        visitor.result
+        buffered(&mut writer, |writer| {
+            let mut visitor = JsonFragmentVisitor { writer, first: true, result: Ok(()) };
+            fields.record(&mut visitor);
+            visitor.result
+        })
     }
 
     fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
         let first = current.fields.is_empty();
-        let mut writer = current.as_writer();
-        let mut visitor = JsonFragmentVisitor { writer: &mut writer, first, result: Ok(()) };
-        fields.record(&mut visitor);
-        visitor.result
+        buffered(&mut current.as_writer(), |writer| {
+            let mut visitor = JsonFragmentVisitor { writer, first, result: Ok(()) };
+            fields.record(&mut visitor);
+            visitor.result
+        })
     }
+}
+
+/// Formats with `format` into a reused thread-local buffer, then hands the
+/// result to `writer` in one piece: span fields are stored in a fresh
+/// `String` per span, which would otherwise grow (and reallocate) field by
+/// field, for every envelope.
+fn buffered(writer: &mut Writer<'_>, format: impl FnOnce(&mut Writer<'_>) -> fmt::Result) -> fmt::Result {
+    thread_local! {
+        static SCRATCH: RefCell<String> = RefCell::new(String::with_capacity(256));
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            format(&mut Writer::new(&mut *buf))?;
+            writer.write_str(&buf)
+        }
+        // Formatting a value that itself logs: write directly.
+        Err(_) => format(writer),
+    })
 }
 
 struct JsonFragmentVisitor<'a, 'w> {
@@ -156,6 +179,14 @@ impl JsonFragmentVisitor<'_, '_> {
             });
         }
     }
+
+    /// As `quoted`, without the formatting machinery: spans are opened for
+    /// every envelope, and most of their fields are plain strings.
+    fn string(&mut self, field: &Field, value: &str) {
+        if self.result.is_ok() && !is_otel_hint(field) {
+            self.result = self.key(field).and_then(|()| write_json_str(self.writer, value));
+        }
+    }
 }
 
 impl Visit for JsonFragmentVisitor<'_, '_> {
@@ -176,7 +207,7 @@ impl Visit for JsonFragmentVisitor<'_, '_> {
         self.raw(field, format_args!("{value}"));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.quoted(field, format_args!("{value}"));
+        self.string(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.quoted(field, format_args!("{value}"));
@@ -230,6 +261,23 @@ impl Visit for JsonEventVisitor<'_> {
     }
 }
 
+/// Whether `s` may hold a character an escaper acts on: C0 controls, DEL,
+/// the C1 controls (UTF-8 `C2 80`–`C2 9F`), U+2028/U+2029 (`E2 80 A8`/`A9`),
+/// and with `quotes` also `"` and `\`. A byte test with no early exit, so the
+/// compiler vectorizes it: most values (ids, names) are written in one piece.
+fn needs_escape(s: &str, quotes: bool) -> bool {
+    let (quote, backslash) = if quotes { (b'"', b'\\') } else { (0, 0) };
+    s.bytes().fold(false, |found, b| {
+        found
+            | (b < 0x20)
+            | (b == 0x7f)
+            | (b == 0xc2)
+            | (b == 0xe2)
+            | (b == quote && quotes)
+            | (b == backslash && quotes)
+    })
+}
+
 /// Writes `s` as a JSON string literal.
 fn write_json_str(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
     w.write_char('"')?;
@@ -242,6 +290,9 @@ struct JsonEscape<W>(W);
 
 impl<W: fmt::Write> fmt::Write for JsonEscape<W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        if !needs_escape(s, true) {
+            return self.0.write_str(s);
+        }
         let mut start = 0;
         for (i, c) in s.char_indices() {
             let escaped = match c {
@@ -275,17 +326,20 @@ pub struct EscapedFields;
 
 impl<'w> FormatFields<'w> for EscapedFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut visitor = HumanVisitor { writer: &mut writer, first: true, result: Ok(()) };
-        fields.record(&mut visitor);
-        visitor.result
+        buffered(&mut writer, |writer| {
+            let mut visitor = HumanVisitor { writer, first: true, result: Ok(()) };
+            fields.record(&mut visitor);
+            visitor.result
+        })
     }
 
     fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
         let first = current.fields.is_empty();
-        let mut writer = current.as_writer();
-        let mut visitor = HumanVisitor { writer: &mut writer, first, result: Ok(()) };
-        fields.record(&mut visitor);
-        visitor.result
+        buffered(&mut current.as_writer(), |writer| {
+            let mut visitor = HumanVisitor { writer, first, result: Ok(()) };
+            fields.record(&mut visitor);
+            visitor.result
+        })
     }
 }
 
@@ -296,18 +350,22 @@ struct HumanVisitor<'a, 'w> {
 }
 
 impl HumanVisitor<'_, '_> {
-    fn write(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+    /// Writes ` name=` (nothing for the message) and then the value with `write`.
+    fn field(&mut self, field: &Field, write: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_err() || is_otel_hint(field) {
             return;
         }
+        let writer = &mut *self.writer;
+        let first = std::mem::take(&mut self.first);
         self.result = (|| {
-            if !std::mem::take(&mut self.first) {
-                self.writer.write_char(' ')?;
+            if !first {
+                writer.write_char(' ')?;
             }
             if field.name() != "message" {
-                write!(self.writer, "{}=", field.name())?;
+                writer.write_str(field.name())?;
+                writer.write_char('=')?;
             }
-            ControlEscape(&mut *self.writer).write_fmt(value)
+            write(writer)
         })();
     }
 }
@@ -315,41 +373,55 @@ impl HumanVisitor<'_, '_> {
 impl Visit for HumanVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.write(field, format_args!("{value}"));
+            self.field(field, |w| ControlEscape { inner: w, quotes: false }.write_str(value));
         } else {
             // Quoted as the default format does, so spaces inside stay visible.
-            self.write(field, format_args!("{value:?}"));
+            self.field(field, |w| {
+                w.write_char('"')?;
+                ControlEscape { inner: &mut *w, quotes: true }.write_str(value)?;
+                w.write_char('"')
+            });
         }
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.write(field, format_args!("{value}"));
+        self.field(field, |w| ControlEscape { inner: w, quotes: false }.write_fmt(format_args!("{value}")));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.write(field, format_args!("{value:?}"));
+        self.field(field, |w| ControlEscape { inner: w, quotes: false }.write_fmt(format_args!("{value:?}")));
     }
 }
 
 /// Replaces control characters (newline, carriage return, escape, …) with
-/// visible escapes as text streams by.
-struct ControlEscape<W>(W);
+/// visible escapes as text streams by; inside a quoted value also `"` and `\`.
+struct ControlEscape<W> {
+    inner: W,
+    quotes: bool,
+}
 
 impl<W: fmt::Write> fmt::Write for ControlEscape<W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        let quotes = self.quotes;
+        if !needs_escape(s, quotes) {
+            return self.inner.write_str(s);
+        }
         let mut start = 0;
         for (i, c) in s.char_indices() {
             // U+2028/U+2029 are line breaks to some viewers.
-            if !(c.is_control() || c == '\u{2028}' || c == '\u{2029}') {
+            let escape = c.is_control() || c == '\u{2028}' || c == '\u{2029}' || (quotes && (c == '"' || c == '\\'));
+            if !escape {
                 continue;
             }
-            self.0.write_str(&s[start..i])?;
+            self.inner.write_str(&s[start..i])?;
             match c {
-                '\n' => self.0.write_str("\\n")?,
-                '\r' => self.0.write_str("\\r")?,
-                '\t' => self.0.write_str("\\t")?,
-                c => write!(self.0, "\\u{{{:x}}}", c as u32)?,
+                '\n' => self.inner.write_str("\\n")?,
+                '\r' => self.inner.write_str("\\r")?,
+                '\t' => self.inner.write_str("\\t")?,
+                '"' => self.inner.write_str("\\\"")?,
+                '\\' => self.inner.write_str("\\\\")?,
+                c => write!(self.inner, "\\u{{{:x}}}", c as u32)?,
             }
             start = i + c.len_utf8();
         }
-        self.0.write_str(&s[start..])
+        self.inner.write_str(&s[start..])
     }
 }

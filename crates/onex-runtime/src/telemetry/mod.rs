@@ -19,4 +19,4 @@ mod tests;
 pub use config::{LogFormat, Telemetry, TelemetryConfig, TelemetryError, env_filter, init, subscriber};
 pub use format::{EscapedFields, JsonFields, JsonLines};
 
-pub(crate) use context::{TraceContext, envelope_span, handler_span, join_trace, mark_failed, propagate, record_call};
+pub(crate) use context::{TraceContext, envelope_span, handler_span, mark_failed, propagate, record_attempts};

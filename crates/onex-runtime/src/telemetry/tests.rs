@@ -8,7 +8,7 @@ use serde_json::Value;
 use tracing::{error_span, warn};
 use tracing_subscriber::EnvFilter;
 
-use super::{LogFormat, envelope_span, join_trace, propagate, subscriber};
+use super::{LogFormat, envelope_span, propagate, subscriber};
 
 /// A user string that tries to end the current log line and forge another.
 const FORGED: &str = "op\n{\"level\":\"ERROR\",\"message\":\"forged\"}\r\x1b[31mred\u{2028}";
@@ -105,8 +105,7 @@ fn response_metadata(traceparent: Option<&str>, tracestate: Option<&str>) -> Met
     request.metadata.tracestate = tracestate.map(str::to_owned);
     let subscriber = subscriber(LogFormat::Json, EnvFilter::new("info"), io::sink, None);
     tracing::subscriber::with_default(subscriber, || {
-        let span = envelope_span("rt", None, &request);
-        let trace = join_trace(&span, &request.metadata);
+        let (_span, trace) = envelope_span("rt", None, &request);
         // As `success_response` does: the request's metadata, copied.
         let mut response = request.metadata.clone();
         propagate(trace, &mut response);
