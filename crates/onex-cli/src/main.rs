@@ -24,8 +24,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(name = "onex", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
     /// Log level or filter (overridden by RUST_LOG), e.g. `info`, `debug`, `onex_runtime=trace`.
-    #[arg(long, global = true, default_value = "info", env = "ONEX_LOG_LEVEL")]
-    log_level: String,
+    /// Default: the contract's `runtime.observability.log_level` for `run`, else `info`.
+    #[arg(long, global = true, env = "ONEX_LOG_LEVEL")]
+    log_level: Option<String>,
     /// Log format. Default: `json` for `run`, `human` otherwise.
     #[arg(long, global = true, value_enum, env = "ONEX_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -127,7 +128,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_format = if matches!(cli.command, Command::Run { .. }) { LogFormat::Json } else { LogFormat::Human };
     // Declared before the async runtime, so it is dropped after it: the last spans are flushed at exit.
-    let _telemetry = logging::init(&cli.log_level, cli.log_format.unwrap_or(default_format));
+    // `run` takes its log level and OTLP endpoint from the contract unless flags or the environment say otherwise.
+    let observability = match &cli.command {
+        Command::Run { contract } => logging::contract_observability(contract),
+        _ => onex_core::contract::ObservabilitySpec::default(),
+    };
+    let level = cli.log_level.clone().or(observability.log_level).unwrap_or_else(|| "info".to_owned());
+    let _telemetry = logging::init(&level, cli.log_format.unwrap_or(default_format), observability.otlp_endpoint);
     if let Command::Validate { contracts, format } = &cli.command {
         return cmd::validate::run(contracts, *format);
     }
